@@ -1,0 +1,156 @@
+//! The validated configuration model. Built only from a file through `TryFrom`, never deserialized directly:
+//! the file format (`file.rs`) may change shape, this model is what the rest of sluice relies on.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file this was read from, when it came from a file.
+    pub source: Option<PathBuf>,
+    /// Addresses to accept client traffic on.
+    pub listen: Listen,
+    /// Named upstream groups (one per version: blue, green, canary…), sorted by name.
+    pub upstreams: Vec<Upstream>,
+    /// Routes in file order.
+    pub routes: Vec<Route>,
+    /// Process settings.
+    pub runtime: Runtime,
+    /// Timeouts, with defaults filled in.
+    pub timeouts: Timeouts,
+}
+
+/// Listener addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    /// Plain-text listeners; each serves HTTP/1.1 and h2c with prior knowledge.
+    pub http: Vec<SocketAddr>,
+}
+
+/// One upstream group: the servers of one version of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// Name matching `[a-z0-9_-]+`, unique.
+    pub name: String,
+    /// At least one server.
+    pub servers: Vec<ServerAddr>,
+}
+
+/// An upstream server address: a host name or IP literal and a port. Names resolve at connect time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerAddr {
+    /// Host name, IPv4 literal, or IPv6 literal without brackets.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for ServerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A route: which requests it takes and how it splits them across versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Name matching `[a-z0-9_-]+`, unique.
+    pub name: String,
+    /// Host patterns; empty means any host.
+    pub hosts: Vec<HostPattern>,
+    /// Path prefix starting with `/`; the longest matching prefix wins.
+    pub path_prefix: String,
+    /// Relative weights per upstream, in file order; each names an existing upstream once.
+    pub weights: Vec<Weight>,
+}
+
+/// A host pattern of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum HostPattern {
+    /// `*`: any host.
+    Any,
+    /// An exact name, lower-cased, without port.
+    Exact(String),
+    /// `*.example.com`, stored as the suffix `.example.com`, lower-cased.
+    Suffix(String),
+}
+
+impl HostPattern {
+    /// Whether this pattern matches `host` (already lower-cased, port removed).
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            HostPattern::Any => true,
+            HostPattern::Exact(name) => name == host,
+            HostPattern::Suffix(suffix) => {
+                host.len() > suffix.len() && host.ends_with(suffix.as_str())
+            }
+        }
+    }
+
+    /// How specific the pattern is: exact names beat longer suffixes beat shorter ones beat `*`.
+    pub fn specificity(&self) -> usize {
+        match self {
+            HostPattern::Any => 0,
+            HostPattern::Suffix(suffix) => 1 + suffix.len(),
+            HostPattern::Exact(_) => usize::MAX,
+        }
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPattern::Any => f.write_str("*"),
+            HostPattern::Exact(name) => f.write_str(name),
+            HostPattern::Suffix(suffix) => write!(f, "*{suffix}"),
+        }
+    }
+}
+
+/// The relative weight of one upstream within a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Weight {
+    /// Name of an existing upstream.
+    pub upstream: String,
+    /// Relative, non-negative.
+    pub weight: u32,
+}
+
+/// Process settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Runtime {
+    /// Worker threads; `None` means one per core.
+    pub workers: Option<NonZeroUsize>,
+}
+
+/// Timeouts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect to an upstream server.
+    pub connect: Duration,
+    /// From sending a request upstream to its response headers.
+    pub response_header: Duration,
+    /// How long an idle keep-alive connection (client or upstream side) is kept.
+    pub idle: Duration,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub drain: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(2),
+            response_header: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            drain: Duration::from_secs(30),
+        }
+    }
+}

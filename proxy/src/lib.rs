@@ -1,0 +1,18 @@
+//! sluice's data plane: accept client connections, pick a route and a version from one immutable table snapshot,
+//! and forward the request to a server of that version with bodies streamed both ways.
+
+mod body;
+mod error;
+mod forward;
+mod headers;
+mod host;
+mod listener;
+mod pool;
+mod schedule;
+mod table;
+
+pub use body::ProxyBody;
+pub use error::{ErrorSource, ProxyError};
+pub use forward::Proxy;
+pub use listener::{Drain, serve};
+pub use table::{RouteEntry, Table};

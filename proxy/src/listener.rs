@@ -1,0 +1,113 @@
+//! Accepting client connections and serving them until shutdown, then draining.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::forward::{ClientInfo, Proxy};
+
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Every connection finished its in-flight requests and closed.
+    Complete,
+    /// The drain timeout passed with connections still open; they were closed.
+    TimedOut {
+        /// Connections still open when the timeout passed.
+        open: usize,
+    },
+}
+
+/// Serves `listeners` until `shutdown` resolves, then stops accepting and waits up to `drain` for in-flight
+/// requests to finish.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    proxy: Arc<Proxy>,
+    idle: Duration,
+    drain: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Drain {
+    let graceful = GracefulShutdown::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper restarts the header-read timer whenever an HTTP/1 connection waits for a request, so it also bounds
+    // keep-alive idle time.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(idle);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut accept_tasks = Vec::new();
+    for listener in listeners {
+        let conn_tx = conn_tx.clone();
+        let mut stop = stop_rx.clone();
+        accept_tasks.push(tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = stop.changed() => break,
+                };
+                match accepted {
+                    Ok((stream, addr)) => {
+                        if conn_tx.send((stream, addr)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(err) => {
+                        // Usually EMFILE: back off instead of spinning, as hyper-util's graceful example does.
+                        tracing::warn!("accept failed: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }));
+    }
+    drop(conn_tx);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            conn = conn_rx.recv() => {
+                let Some((stream, addr)) = conn else { break };
+                let _ = stream.set_nodelay(true);
+                let client = ClientInfo::new(addr, "http");
+                let proxy = Arc::clone(&proxy);
+                let service = service_fn(move |req| {
+                    let proxy = Arc::clone(&proxy);
+                    let client = client.clone();
+                    async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let watched = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(err) = watched.await {
+                        tracing::debug!(client = %addr, "connection ended with an error: {err}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    let _ = stop_tx.send(true);
+    for task in accept_tasks {
+        let _ = task.await;
+    }
+    tracing::info!(
+        connections = graceful.count(),
+        "stopped accepting; draining in-flight requests"
+    );
+    let open = graceful.count();
+    match tokio::time::timeout(drain, graceful.shutdown()).await {
+        Ok(()) => Drain::Complete,
+        Err(_) => Drain::TimedOut { open },
+    }
+}

@@ -1,0 +1,238 @@
+//! The immutable route table: built once per configuration change, shared by every request through one snapshot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use sluice_config::{Config, HostPattern, Timeouts};
+
+use crate::pool::Pool;
+use crate::schedule::Schedule;
+
+/// One snapshot of everything a request needs: routes, their version schedules and the upstream pools.
+#[derive(Debug)]
+pub struct Table {
+    version: u64,
+    config: Arc<Config>,
+    routes: Box<[RouteEntry]>,
+    /// (host pattern, path prefix, route index), most specific first: the first match wins.
+    matchers: Box<[(HostPattern, String, usize)]>,
+    pools: BTreeMap<Arc<str>, Arc<Pool>>,
+}
+
+/// A route as the data plane sees it.
+#[derive(Debug)]
+pub struct RouteEntry {
+    name: Arc<str>,
+    pub(crate) versions: Box<[Version]>,
+    pub(crate) schedule: Schedule,
+}
+
+/// One version of a route: an upstream group and its weight.
+#[derive(Debug)]
+pub(crate) struct Version {
+    pub(crate) pool: Arc<Pool>,
+}
+
+impl Table {
+    /// Builds a table for `config`, carrying over the pools of `previous` whose upstream did not change, so a
+    /// reload reconnects nothing.
+    pub fn build(
+        config: Arc<Config>,
+        version: u64,
+        previous: Option<&Table>,
+    ) -> Result<Table, String> {
+        let mut pools = BTreeMap::new();
+        for upstream in &config.upstreams {
+            let reused = previous
+                .and_then(|t| t.pools.get(upstream.name.as_str()))
+                .filter(|p| p.same_as(upstream, &config.timeouts))
+                .cloned();
+            let pool = match reused {
+                Some(pool) => pool,
+                None => Arc::new(Pool::new(upstream, &config.timeouts)?),
+            };
+            pools.insert(Arc::clone(&pool.name), pool);
+        }
+        let mut routes = Vec::with_capacity(config.routes.len());
+        let mut matchers = Vec::new();
+        for (index, route) in config.routes.iter().enumerate() {
+            let mut versions = Vec::with_capacity(route.weights.len());
+            let mut weights = Vec::with_capacity(route.weights.len());
+            for w in &route.weights {
+                let pool = pools.get(w.upstream.as_str()).ok_or_else(|| {
+                    format!(
+                        "route `{}` names unknown upstream `{}`",
+                        route.name, w.upstream
+                    )
+                })?;
+                versions.push(Version {
+                    pool: Arc::clone(pool),
+                });
+                weights.push(w.weight);
+            }
+            routes.push(RouteEntry {
+                name: Arc::from(route.name.as_str()),
+                versions: versions.into_boxed_slice(),
+                schedule: Schedule::new(&weights),
+            });
+            if route.hosts.is_empty() {
+                matchers.push((HostPattern::Any, route.path_prefix.clone(), index));
+            }
+            for host in &route.hosts {
+                matchers.push((host.clone(), route.path_prefix.clone(), index));
+            }
+        }
+        matchers.sort_by(|a, b| {
+            (b.0.specificity(), b.1.len(), a.2).cmp(&(a.0.specificity(), a.1.len(), b.2))
+        });
+        Ok(Table {
+            version,
+            config,
+            routes: routes.into_boxed_slice(),
+            matchers: matchers.into_boxed_slice(),
+            pools,
+        })
+    }
+
+    /// The route for a request: the most specific host pattern first, then the longest path prefix.
+    pub fn route_for(&self, host: Option<&str>, path: &str) -> Option<&RouteEntry> {
+        self.matchers
+            .iter()
+            .find(|(pattern, prefix, _)| {
+                path.starts_with(prefix.as_str())
+                    && match host {
+                        Some(h) => pattern.matches(h),
+                        None => *pattern == HostPattern::Any,
+                    }
+            })
+            .map(|&(_, _, index)| &self.routes[index])
+    }
+
+    /// The version number of the configuration this table was built from.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The configuration this table was built from.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// The timeouts requests use.
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.config.timeouts
+    }
+}
+
+impl RouteEntry {
+    /// The route's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Arc<Config> {
+        Arc::new(Config::from_toml(text, None).expect("valid test config"))
+    }
+
+    const BASE: &str = r#"
+        [listen]
+        http = ["127.0.0.1:0"]
+        [upstreams.blue]
+        servers = ["127.0.0.1:9101"]
+        [upstreams.canary]
+        servers = ["127.0.0.1:9102"]
+    "#;
+
+    fn table(routes: &str) -> Table {
+        Table::build(config(&format!("{BASE}{routes}")), 1, None).unwrap()
+    }
+
+    fn matched(t: &Table, host: Option<&str>, path: &str) -> Option<String> {
+        t.route_for(host, path).map(|r| r.name().to_owned())
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let t = table(
+            r#"
+            [[routes]]
+            name = "root"
+            weights = { blue = 1 }
+            [[routes]]
+            name = "api"
+            path_prefix = "/api"
+            weights = { blue = 1 }
+        "#,
+        );
+        assert_eq!(matched(&t, Some("x"), "/api/users").as_deref(), Some("api"));
+        assert_eq!(matched(&t, Some("x"), "/apple").as_deref(), Some("root"));
+        assert_eq!(matched(&t, None, "/").as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn exact_host_beats_wildcard_beats_any() {
+        let t = table(
+            r#"
+            [[routes]]
+            name = "any"
+            weights = { blue = 1 }
+            [[routes]]
+            name = "wild"
+            hosts = ["*.example.com"]
+            weights = { blue = 1 }
+            [[routes]]
+            name = "exact"
+            hosts = ["api.example.com"]
+            weights = { blue = 1 }
+        "#,
+        );
+        assert_eq!(
+            matched(&t, Some("api.example.com"), "/").as_deref(),
+            Some("exact")
+        );
+        assert_eq!(
+            matched(&t, Some("www.example.com"), "/").as_deref(),
+            Some("wild")
+        );
+        assert_eq!(
+            matched(&t, Some("example.com"), "/").as_deref(),
+            Some("any")
+        );
+    }
+
+    #[test]
+    fn no_match_is_none() {
+        let t = table(
+            r#"
+            [[routes]]
+            name = "api"
+            hosts = ["api.example.com"]
+            path_prefix = "/api"
+            weights = { blue = 1 }
+        "#,
+        );
+        assert_eq!(matched(&t, Some("api.example.com"), "/other"), None);
+        assert_eq!(matched(&t, Some("other.com"), "/api"), None);
+        assert_eq!(matched(&t, None, "/api"), None);
+    }
+
+    #[test]
+    fn unchanged_pools_are_carried_over() {
+        let first = table("[[routes]]\nname = \"r\"\nweights = { blue = 1, canary = 1 }\n");
+        let text = format!(
+            "{}[[routes]]\nname = \"r\"\nweights = {{ blue = 5, canary = 1 }}\n",
+            BASE.replace("9102", "9109")
+        );
+        let second = Table::build(config(&text), 2, Some(&first)).unwrap();
+        assert!(Arc::ptr_eq(&first.pools["blue"], &second.pools["blue"]));
+        assert!(!Arc::ptr_eq(
+            &first.pools["canary"],
+            &second.pools["canary"]
+        ));
+    }
+}

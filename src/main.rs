@@ -1,0 +1,64 @@
+//! The `sluice` binary: wires config, proxy and the demo together behind a small CLI.
+
+mod check;
+mod demo;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a configuration that does not validate (EX_DATAERR-style, as in sysexits.h's EX_USAGE family).
+const EXIT_BAD_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "A traffic-splitting reverse proxy for blue, green and canary versions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve traffic as the configuration file says.
+    Run {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and print a summary; exit 1 when it is invalid.
+    Check {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
+    /// Start embedded blue and canary upstreams behind sluice with a 90/10 split and show it working.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Run { config } => run::run(&config),
+        Command::Check { file } => return check::check(&file),
+        Command::Demo(args) => demo::demo(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("sluice: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
