@@ -28,21 +28,11 @@ pub(crate) fn summary(config: &Config) -> String {
         .as_deref()
         .map_or_else(|| "<config>".into(), |p| p.display().to_string());
     let _ = writeln!(out, "{source}: valid");
-    let listen: Vec<String> = config
-        .listen
-        .http
-        .iter()
-        .map(|a| format!("http://{a}"))
-        .collect();
+    let listen: Vec<String> = config.listen.http.iter().map(|a| format!("http://{a}")).collect();
     let _ = writeln!(out, "listen    {}", listen.join(", "));
     for upstream in &config.upstreams {
         let servers: Vec<String> = upstream.servers.iter().map(ToString::to_string).collect();
-        let _ = writeln!(
-            out,
-            "upstream  {:<12} {}",
-            upstream.name,
-            servers.join(", ")
-        );
+        let _ = writeln!(out, "upstream  {:<12} {}", upstream.name, servers.join(", "));
     }
     for route in &config.routes {
         let hosts = if route.hosts.is_empty() {

@@ -50,10 +50,7 @@ async fn tour(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let listener = match TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(err) => {
-            tracing::info!(
-                "{} is not available ({err}); using an ephemeral port",
-                args.listen
-            );
+            tracing::info!("{} is not available ({err}); using an ephemeral port", args.listen);
             TcpListener::bind((args.listen.ip(), 0))
                 .await
                 .context("binding the demo listener")?
@@ -90,17 +87,11 @@ async fn tour(args: DemoArgs) -> anyhow::Result<ExitCode> {
         },
     ));
 
-    println!(
-        "sluice demo: blue on {}, canary on {}",
-        blue.addr(),
-        canary.addr()
-    );
+    println!("sluice demo: blue on {}, canary on {}", blue.addr(), canary.addr());
     println!("sluice demo: proxy on http://{addr} splitting route `web` 90 % blue / 10 % canary");
     let tally = send(addr, args.requests).await?;
     let total: u64 = tally.values().sum();
-    println!(
-        "sluice demo: sent {total} requests through the proxy; each answer named its version:"
-    );
+    println!("sluice demo: sent {total} requests through the proxy; each answer named its version:");
     for (version, count) in &tally {
         println!(
             "  {version:<8} {count:>7}  {:>6.2} %",
@@ -108,12 +99,8 @@ async fn tour(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if !args.exit {
-        println!(
-            "sluice demo: try `curl -i http://{addr}/` or `curl http://{addr}/echo`; Ctrl-C to stop"
-        );
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
+        println!("sluice demo: try `curl -i http://{addr}/` or `curl http://{addr}/echo`; Ctrl-C to stop");
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     }
     let _ = stop_tx.send(());
     let _ = server.await;
@@ -124,8 +111,7 @@ async fn tour(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// Sends `n` GETs over keep-alive connections and counts the `x-upstream` header of each answer.
 async fn send(addr: SocketAddr, n: u32) -> anyhow::Result<BTreeMap<String, u64>> {
-    let client: Client<HttpConnector, Empty<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let uri: http::Uri = format!("http://{addr}/").parse().context("demo URI")?;
     let mut tally = BTreeMap::new();
     for _ in 0..n {

@@ -24,10 +24,7 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<ExitCode> {
     if let Some(workers) = config.runtime.workers {
         runtime.worker_threads(workers.get());
     }
-    let runtime = runtime
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime.enable_all().build().context("starting the async runtime")?;
     runtime.block_on(serve(config))
 }
 
@@ -49,14 +46,7 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<ExitCode> {
         upstreams = config.upstreams.len(),
         "serving"
     );
-    let drain = sluice_proxy::serve(
-        listeners,
-        proxy,
-        timeouts.idle,
-        timeouts.drain,
-        shutdown_signal(),
-    )
-    .await;
+    let drain = sluice_proxy::serve(listeners, proxy, timeouts.idle, timeouts.drain, shutdown_signal()).await;
     match drain {
         Drain::Complete => tracing::info!("drained; exiting"),
         Drain::TimedOut { open } => {
@@ -68,10 +58,7 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<ExitCode> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };

@@ -3,6 +3,7 @@
 //! No networking here: every other crate depends on this one.
 
 mod address;
+mod document;
 mod duration;
 mod error;
 mod file;
@@ -12,7 +13,5 @@ mod share;
 mod validate;
 
 pub use error::{ConfigError, Location};
-pub use model::{
-    Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight,
-};
+pub use model::{Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
 pub use share::{SLOTS, percent, shares};

@@ -89,9 +89,7 @@ impl HostPattern {
         match self {
             HostPattern::Any => true,
             HostPattern::Exact(name) => name == host,
-            HostPattern::Suffix(suffix) => {
-                host.len() > suffix.len() && host.ends_with(suffix.as_str())
-            }
+            HostPattern::Suffix(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
         }
     }
 

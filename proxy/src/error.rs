@@ -72,9 +72,7 @@ impl ProxyError {
             ProxyError::NoVersion { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::ClientBody { .. } | ProxyError::BadRequest { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            ProxyError::ClientBody { .. } | ProxyError::BadRequest { .. } => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -82,9 +80,9 @@ impl ProxyError {
     pub fn source(&self) -> ErrorSource {
         match self {
             ProxyError::NoRoute | ProxyError::NoVersion { .. } => ErrorSource::Routing,
-            ProxyError::Connect { .. }
-            | ProxyError::Timeout { .. }
-            | ProxyError::Upstream { .. } => ErrorSource::Upstream,
+            ProxyError::Connect { .. } | ProxyError::Timeout { .. } | ProxyError::Upstream { .. } => {
+                ErrorSource::Upstream
+            }
             ProxyError::ClientBody { .. } | ProxyError::BadRequest { .. } => ErrorSource::Client,
         }
     }
@@ -93,16 +91,10 @@ impl ProxyError {
     pub fn public_message(&self) -> &'static str {
         match self {
             ProxyError::NoRoute => "404 not found: no route matches this host and path\n",
-            ProxyError::NoVersion { .. } => {
-                "503 service unavailable: no version of this route takes traffic\n"
-            }
-            ProxyError::Connect { .. } => {
-                "502 bad gateway: the upstream server could not be reached\n"
-            }
+            ProxyError::NoVersion { .. } => "503 service unavailable: no version of this route takes traffic\n",
+            ProxyError::Connect { .. } => "502 bad gateway: the upstream server could not be reached\n",
             ProxyError::Upstream { .. } => "502 bad gateway: the upstream server failed\n",
-            ProxyError::Timeout { .. } => {
-                "504 gateway timeout: the upstream server did not answer in time\n"
-            }
+            ProxyError::Timeout { .. } => "504 gateway timeout: the upstream server did not answer in time\n",
             ProxyError::ClientBody { .. } => "400 bad request: the request body was cut off\n",
             ProxyError::BadRequest { .. } => "400 bad request\n",
         }
@@ -116,13 +108,7 @@ mod tests {
     #[test]
     fn statuses() {
         assert_eq!(ProxyError::NoRoute.status(), 404);
-        assert_eq!(
-            ProxyError::NoVersion {
-                route: "web".into()
-            }
-            .status(),
-            503
-        );
+        assert_eq!(ProxyError::NoVersion { route: "web".into() }.status(), 503);
         let connect = ProxyError::Connect {
             server: "a:1".into(),
             reason: "refused".into(),
@@ -134,9 +120,7 @@ mod tests {
             timeout_ms: 5,
         };
         assert_eq!(timeout.status(), 504);
-        let client = ProxyError::ClientBody {
-            reason: "eof".into(),
-        };
+        let client = ProxyError::ClientBody { reason: "eof".into() };
         assert_eq!(client.source(), ErrorSource::Client);
     }
 

@@ -36,13 +36,8 @@ pub(crate) struct ClientInfo {
 
 impl ClientInfo {
     pub(crate) fn new(addr: SocketAddr, proto: &'static str) -> Self {
-        let ip_header = HeaderValue::from_str(&addr.ip().to_string())
-            .expect("an IP address is a valid header value");
-        ClientInfo {
-            addr,
-            ip_header,
-            proto,
-        }
+        let ip_header = HeaderValue::from_str(&addr.ip().to_string()).expect("an IP address is a valid header value");
+        ClientInfo { addr, ip_header, proto }
     }
 }
 
@@ -64,10 +59,7 @@ impl Proxy {
     /// Builds a table for `config` and makes it the one new requests use; in-flight requests keep theirs.
     /// Returns the new version.
     pub fn publish(&self, config: Arc<Config>) -> Result<u64, String> {
-        let _guard = self
-            .publish
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self.publish.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let current = self.table.load_full();
         let version = current.version() + 1;
         let table = Table::build(config, version, Some(&current))?;
@@ -76,11 +68,7 @@ impl Proxy {
     }
 
     /// Proxies one request; every failure becomes a response here, through [`ProxyError::status`].
-    pub(crate) async fn handle(
-        &self,
-        req: Request<Incoming>,
-        client: &ClientInfo,
-    ) -> Response<ProxyBody> {
+    pub(crate) async fn handle(&self, req: Request<Incoming>, client: &ClientInfo) -> Response<ProxyBody> {
         // One snapshot for the whole request: a reload mid-request cannot mix two tables.
         let table = self.table.load_full();
         let host = request_host(&req);
@@ -142,16 +130,9 @@ async fn forward(
         .authority(server.authority.clone())
         .path_and_query(path)
         .build()
-        .map_err(|e| ProxyError::BadRequest {
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| ProxyError::BadRequest { reason: e.to_string() })?;
     strip_hop_by_hop(&mut parts.headers);
-    add_forwarded(
-        &mut parts.headers,
-        &client.ip_header,
-        client.proto,
-        host.clone(),
-    );
+    add_forwarded(&mut parts.headers, &client.ip_header, client.proto, host.clone());
     if let Some(host) = host {
         parts.headers.insert(HOST, host);
     }
@@ -166,11 +147,7 @@ async fn forward(
         armed: true,
     };
     let timeout = table.timeouts().response_header;
-    let result = tokio::time::timeout(
-        timeout,
-        pool.client.request(Request::from_parts(parts, body)),
-    )
-    .await;
+    let result = tokio::time::timeout(timeout, pool.client.request(Request::from_parts(parts, body))).await;
     hangup.armed = false;
     let response = match result {
         Ok(Ok(response)) => response,

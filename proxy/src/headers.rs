@@ -2,8 +2,8 @@
 
 use http::HeaderMap;
 use http::header::{
-    CONNECTION, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
-    TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE,
 };
 
 /// `x-forwarded-for`: the chain of client addresses.
@@ -68,10 +68,7 @@ pub(crate) fn add_forwarded(
             HeaderValue::from_bytes(&chain).ok()
         }
     };
-    headers.insert(
-        X_FORWARDED_FOR.clone(),
-        joined.unwrap_or_else(|| client_ip.clone()),
-    );
+    headers.insert(X_FORWARDED_FOR.clone(), joined.unwrap_or_else(|| client_ip.clone()));
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     if let Some(host) = host {
         headers.insert(X_FORWARDED_HOST.clone(), host);
@@ -85,10 +82,7 @@ mod tests {
     #[test]
     fn removes_fixed_list_and_connection_named_headers() {
         let mut h = HeaderMap::new();
-        h.insert(
-            CONNECTION,
-            HeaderValue::from_static("keep-alive, X-Secret-Hop"),
-        );
+        h.insert(CONNECTION, HeaderValue::from_static("keep-alive, X-Secret-Hop"));
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
@@ -115,12 +109,7 @@ mod tests {
     fn forwarded_for_is_appended() {
         let ip = HeaderValue::from_static("127.0.0.1");
         let mut h = HeaderMap::new();
-        add_forwarded(
-            &mut h,
-            &ip,
-            "http",
-            Some(HeaderValue::from_static("example.com")),
-        );
+        add_forwarded(&mut h, &ip, "http", Some(HeaderValue::from_static("example.com")));
         assert_eq!(h[&X_FORWARDED_FOR], "127.0.0.1");
         assert_eq!(h[&X_FORWARDED_PROTO], "http");
         assert_eq!(h[&X_FORWARDED_HOST], "example.com");

@@ -39,11 +39,7 @@ mod tests {
     use super::*;
 
     fn host_of(header: &str) -> Option<String> {
-        let req = Request::builder()
-            .uri("/x")
-            .header(HOST, header)
-            .body(())
-            .unwrap();
+        let req = Request::builder().uri("/x").header(HOST, header).body(()).unwrap();
         request_host(&req).map(|c| c.into_owned())
     }
 

@@ -40,10 +40,7 @@ pub async fn serve(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper restarts the header-read timer whenever an HTTP/1 connection waits for a request, so it also bounds
     // keep-alive idle time.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(idle);
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(idle);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -22,13 +22,7 @@ impl Schedule {
         let divisor = shares.iter().copied().filter(|&s| s > 0).fold(0, gcd);
         let reduced: Vec<i64> = shares
             .iter()
-            .map(|&s| {
-                if divisor == 0 {
-                    0
-                } else {
-                    i64::from(s / divisor)
-                }
-            })
+            .map(|&s| i64::from(s.checked_div(divisor).unwrap_or(0)))
             .collect();
         let total: i64 = reduced.iter().sum();
         let mut current = vec![0i64; reduced.len()];

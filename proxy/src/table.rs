@@ -36,11 +36,7 @@ pub(crate) struct Version {
 impl Table {
     /// Builds a table for `config`, carrying over the pools of `previous` whose upstream did not change, so a
     /// reload reconnects nothing.
-    pub fn build(
-        config: Arc<Config>,
-        version: u64,
-        previous: Option<&Table>,
-    ) -> Result<Table, String> {
+    pub fn build(config: Arc<Config>, version: u64, previous: Option<&Table>) -> Result<Table, String> {
         let mut pools = BTreeMap::new();
         for upstream in &config.upstreams {
             let reused = previous
@@ -59,15 +55,10 @@ impl Table {
             let mut versions = Vec::with_capacity(route.weights.len());
             let mut weights = Vec::with_capacity(route.weights.len());
             for w in &route.weights {
-                let pool = pools.get(w.upstream.as_str()).ok_or_else(|| {
-                    format!(
-                        "route `{}` names unknown upstream `{}`",
-                        route.name, w.upstream
-                    )
-                })?;
-                versions.push(Version {
-                    pool: Arc::clone(pool),
-                });
+                let pool = pools
+                    .get(w.upstream.as_str())
+                    .ok_or_else(|| format!("route `{}` names unknown upstream `{}`", route.name, w.upstream))?;
+                versions.push(Version { pool: Arc::clone(pool) });
                 weights.push(w.weight);
             }
             routes.push(RouteEntry {
@@ -82,9 +73,7 @@ impl Table {
                 matchers.push((host.clone(), route.path_prefix.clone(), index));
             }
         }
-        matchers.sort_by(|a, b| {
-            (b.0.specificity(), b.1.len(), a.2).cmp(&(a.0.specificity(), a.1.len(), b.2))
-        });
+        matchers.sort_by(|a, b| (b.0.specificity(), b.1.len(), a.2).cmp(&(a.0.specificity(), a.1.len(), b.2)));
         Ok(Table {
             version,
             config,
@@ -191,18 +180,9 @@ mod tests {
             weights = { blue = 1 }
         "#,
         );
-        assert_eq!(
-            matched(&t, Some("api.example.com"), "/").as_deref(),
-            Some("exact")
-        );
-        assert_eq!(
-            matched(&t, Some("www.example.com"), "/").as_deref(),
-            Some("wild")
-        );
-        assert_eq!(
-            matched(&t, Some("example.com"), "/").as_deref(),
-            Some("any")
-        );
+        assert_eq!(matched(&t, Some("api.example.com"), "/").as_deref(), Some("exact"));
+        assert_eq!(matched(&t, Some("www.example.com"), "/").as_deref(), Some("wild"));
+        assert_eq!(matched(&t, Some("example.com"), "/").as_deref(), Some("any"));
     }
 
     #[test]
@@ -230,9 +210,6 @@ mod tests {
         );
         let second = Table::build(config(&text), 2, Some(&first)).unwrap();
         assert!(Arc::ptr_eq(&first.pools["blue"], &second.pools["blue"]));
-        assert!(!Arc::ptr_eq(
-            &first.pools["canary"],
-            &second.pools["canary"]
-        ));
+        assert!(!Arc::ptr_eq(&first.pools["canary"], &second.pools["canary"]));
     }
 }

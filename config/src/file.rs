@@ -1,0 +1,133 @@
+//! The TOML file as written: serde types that mirror the file's keys and keep their spans.
+//!
+//! Everything a rule can reject is `Spanned`, and sections whose absence deserves a better message than serde's
+//! "missing field" are optional here and required in `validate.rs`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct File {
+    pub(crate) listen: Option<Spanned<ListenFile>>,
+    #[serde(default)]
+    pub(crate) upstreams: BTreeMap<Spanned<String>, Spanned<UpstreamFile>>,
+    pub(crate) routes: Option<Spanned<Vec<Spanned<RouteFile>>>>,
+    #[serde(default)]
+    pub(crate) runtime: RuntimeFile,
+    #[serde(default)]
+    pub(crate) timeouts: TimeoutsFile,
+}
+
+/// `[listen]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListenFile {
+    pub(crate) http: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `[upstreams.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpstreamFile {
+    pub(crate) servers: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteFile {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) path_prefix: Option<Spanned<String>>,
+    // Signed so that a negative weight gets sluice's message rather than serde's "expected u32".
+    pub(crate) weights: Option<Spanned<BTreeMap<Spanned<String>, Spanned<i64>>>>,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RuntimeFile {
+    pub(crate) workers: Option<Spanned<i64>>,
+}
+
+/// `[timeouts]`: durations as written, parsed in `validate.rs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TimeoutsFile {
+    pub(crate) connect: Option<Spanned<String>>,
+    pub(crate) response_header: Option<Spanned<String>>,
+    pub(crate) idle: Option<Spanned<String>>,
+    pub(crate) drain: Option<Spanned<String>>,
+}
+
+/// What a value at `key_path` should look like, for type errors; `None` when the path is not a known key.
+pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
+    let hint = match shape(key_path).as_str() {
+        "" => "tables `[listen]`, `[upstreams.NAME]`, `[[routes]]`, `[runtime]` and `[timeouts]`",
+        "listen" => "a table with `http = [\"127.0.0.1:8080\"]`",
+        "listen.http" => "a list of socket addresses, e.g. `[\"127.0.0.1:8080\"]`",
+        "listen.http[]" => "a socket address string, e.g. `\"127.0.0.1:8080\"`",
+        "upstreams" => "tables `[upstreams.NAME]`",
+        "upstreams.*" => "a table with `servers = [\"host:port\", ...]`",
+        "upstreams.*.servers" => "a list of `\"host:port\"` strings",
+        "upstreams.*.servers[]" => "a `\"host:port\"` string, e.g. `\"127.0.0.1:9101\"`",
+        "routes" => "an array of tables, written `[[routes]]`",
+        "routes[]" => "a table with `name`, `weights` and optionally `hosts` and `path_prefix`",
+        "routes[].name" => "a string of `a-z`, `0-9`, `_` and `-`",
+        "routes[].hosts" => "a list of host patterns, e.g. `[\"example.com\", \"*.example.com\"]`",
+        "routes[].hosts[]" => "a host pattern string: `\"*\"`, `\"example.com\"` or `\"*.example.com\"`",
+        "routes[].path_prefix" => "a string starting with `/`",
+        "routes[].weights" => "an inline table of upstream weights, e.g. `{ blue = 90, canary = 10 }`",
+        "routes[].weights.*" => "a non-negative integer",
+        "runtime" => "a table with `workers`",
+        "runtime.workers" => "an integer of at least 1",
+        "timeouts" => "a table of durations",
+        "timeouts.connect" | "timeouts.response_header" | "timeouts.idle" | "timeouts.drain" => {
+            "a duration string, e.g. `\"250ms\"`, `\"5s\"`, `\"1m30s\"`"
+        }
+        _ => return None,
+    };
+    Some(hint)
+}
+
+/// The schema position of a key path: indices become `[]`, user-chosen names (upstreams, weights) become `*`.
+fn shape(key_path: &str) -> String {
+    let mut out = String::with_capacity(key_path.len());
+    let mut parent = "";
+    for (i, segment) in key_path.split('.').enumerate() {
+        let (name, indexed) = match segment.find('[') {
+            Some(at) => (&segment[..at], true),
+            None => (segment, false),
+        };
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(if matches!(parent, "upstreams" | "weights") {
+            "*"
+        } else {
+            name
+        });
+        if indexed {
+            out.push_str("[]");
+        }
+        parent = name;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_replaces_names_and_indices() {
+        assert_eq!(shape("routes[3].weights.blue"), "routes[].weights.*");
+        assert_eq!(shape("upstreams.blue.servers[1]"), "upstreams.*.servers[]");
+        assert_eq!(expected_at("routes[0].weights.canary"), Some("a non-negative integer"));
+        assert_eq!(expected_at("nonsense.key"), None);
+    }
+}
