@@ -20,10 +20,19 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_BAD_CONFIG));
         }
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = config.runtime.workers {
-        runtime.worker_threads(workers.get());
-    }
+    let workers = config.runtime.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |w| w.get(),
+    );
+    // One worker needs no work stealing: the current-thread scheduler skips its atomics and cross-thread queues,
+    // and every task (client and upstream connections) runs on the thread that `block_on` drives.
+    let mut runtime = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
     let runtime = runtime.enable_all().build().context("starting the async runtime")?;
     runtime.block_on(serve(config))
 }
