@@ -75,7 +75,7 @@ async fn tour(args: DemoArgs) -> anyhow::Result<ExitCode> {
         canary = canary.addr(),
     );
     let config = Arc::new(Config::from_toml(&text, None).context("the demo's embedded config")?);
-    let proxy = Proxy::new(Arc::clone(&config)).map_err(anyhow::Error::msg)?;
+    let proxy = Proxy::from_config((*config).clone()).map_err(anyhow::Error::msg)?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(sluice_proxy::serve(
         vec![listener],

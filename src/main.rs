@@ -1,6 +1,7 @@
 //! The `sluice` binary: wires config, proxy and the demo together behind a small CLI.
 
 mod check;
+mod ctl;
 mod demo;
 mod run;
 
@@ -36,6 +37,8 @@ enum Command {
         /// The TOML configuration file.
         file: PathBuf,
     },
+    /// Drive a running sluice through its admin API.
+    Ctl(ctl::CtlArgs),
     /// Start embedded blue and canary upstreams behind sluice with a 90/10 split and show it working.
     Demo(demo::DemoArgs),
 }
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run::run(&config),
         Command::Check { file } => return check::check(&file),
         Command::Demo(args) => demo::demo(args),
+        Command::Ctl(args) => ctl::ctl(args),
     };
     match result {
         Ok(code) => code,

@@ -48,7 +48,7 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<ExitCode> {
         println!("sluice listening on http://{local}");
         listeners.push(listener);
     }
-    let proxy = Proxy::new(Arc::clone(&config)).map_err(anyhow::Error::msg)?;
+    let proxy = Proxy::from_config((*config).clone()).map_err(anyhow::Error::msg)?;
     let timeouts = config.timeouts.clone();
     tracing::info!(
         routes = config.routes.len(),

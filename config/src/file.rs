@@ -20,6 +20,7 @@ pub(crate) struct File {
     pub(crate) runtime: RuntimeFile,
     #[serde(default)]
     pub(crate) timeouts: TimeoutsFile,
+    pub(crate) admin: Option<Spanned<AdminFile>>,
 }
 
 /// `[listen]`.
@@ -64,10 +65,22 @@ pub(crate) struct TimeoutsFile {
     pub(crate) drain: Option<Spanned<String>>,
 }
 
+/// `[admin]`: the admin API listener and where runtime state is kept.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdminFile {
+    pub(crate) listen: Option<Spanned<String>>,
+    pub(crate) token_file: Option<Spanned<String>>,
+    pub(crate) state_file: Option<Spanned<String>>,
+}
+
 /// What a value at `key_path` should look like, for type errors; `None` when the path is not a known key.
 pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
     let hint = match shape(key_path).as_str() {
-        "" => "tables `[listen]`, `[upstreams.NAME]`, `[[routes]]`, `[runtime]` and `[timeouts]`",
+        "" => "tables `[listen]`, `[upstreams.NAME]`, `[[routes]]`, `[runtime]`, `[timeouts]` and `[admin]`",
+        "admin" => "a table with `listen` and optionally `token_file` and `state_file`",
+        "admin.listen" => "a socket address string, e.g. `\"127.0.0.1:9901\"`",
+        "admin.token_file" | "admin.state_file" => "a file path string, relative to the config file's directory",
         "listen" => "a table with `http = [\"127.0.0.1:8080\"]`",
         "listen.http" => "a list of socket addresses, e.g. `[\"127.0.0.1:8080\"]`",
         "listen.http[]" => "a socket address string, e.g. `\"127.0.0.1:8080\"`",

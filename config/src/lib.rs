@@ -1,4 +1,5 @@
-//! sluice's configuration: the TOML file types, the validated model, and how one becomes the other.
+//! sluice's configuration: the TOML file types, the validated model, how one becomes the other, and the one write
+//! path through which reloads, the admin API and the controller change live state.
 //!
 //! No networking here: every other crate depends on this one.
 
@@ -8,10 +9,15 @@ mod duration;
 mod error;
 mod file;
 mod key_path;
+mod live;
 mod model;
 mod share;
 mod validate;
 
 pub use error::{ConfigError, Location};
-pub use model::{Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
+pub use live::{
+    DrainedServer, Event, LiveState, OpenError, OpenOptions, Overrides, ReloadOutcome, RuntimeWeights, Snapshot,
+    StateFileError, Store, WeightSource, WriteError, default_state_path, unix_millis,
+};
+pub use model::{Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
 pub use share::{SLOTS, percent, shares};

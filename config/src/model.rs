@@ -22,6 +22,20 @@ pub struct Config {
     pub runtime: Runtime,
     /// Timeouts, with defaults filled in.
     pub timeouts: Timeouts,
+    /// The admin API, when configured.
+    pub admin: Option<Admin>,
+}
+
+/// The admin API listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// Address of the admin HTTP listener.
+    pub listen: SocketAddr,
+    /// File holding the bearer token mutating calls need; required unless `listen` is a loopback address.
+    /// Resolved against the config file's directory.
+    pub token_file: Option<PathBuf>,
+    /// Where runtime changes are persisted; `None` means beside the config file. Resolved like `token_file`.
+    pub state_file: Option<PathBuf>,
 }
 
 /// Listener addresses.

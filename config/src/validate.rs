@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use toml::Spanned;
@@ -11,9 +11,9 @@ use crate::address::{check_name, parse_host_pattern, parse_listen, parse_server}
 use crate::document::{Document, nearest};
 use crate::duration;
 use crate::error::ConfigError;
-use crate::file::{ListenFile, RouteFile, RuntimeFile, TimeoutsFile, UpstreamFile};
+use crate::file::{AdminFile, ListenFile, RouteFile, RuntimeFile, TimeoutsFile, UpstreamFile};
 use crate::key_path::{child, index};
-use crate::model::{Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
+use crate::model::{Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
 
 #[cfg(test)]
 mod tests;
@@ -44,6 +44,7 @@ impl TryFrom<Document<'_>> for Config {
         let routes = doc.routes(doc.file.routes.as_ref(), &upstreams)?;
         let runtime = doc.runtime(&doc.file.runtime)?;
         let timeouts = doc.timeouts(&doc.file.timeouts)?;
+        let admin = doc.file.admin.as_ref().map(|admin| doc.admin(admin)).transpose()?;
         Ok(Config {
             source: doc.source.path.map(Path::to_path_buf),
             listen,
@@ -51,6 +52,7 @@ impl TryFrom<Document<'_>> for Config {
             routes,
             runtime,
             timeouts,
+            admin,
         })
     }
 }
@@ -333,6 +335,39 @@ impl Document<'_> {
             idle: field("idle", &timeouts.idle, defaults.idle)?,
             drain: field("drain", &timeouts.drain, defaults.drain)?,
         })
+    }
+}
+
+impl Document<'_> {
+    fn admin(&self, admin: &Spanned<AdminFile>) -> Result<Admin, ConfigError> {
+        let Some(listen) = &admin.get_ref().listen else {
+            return Err(self.error(
+                admin.span(),
+                "admin.listen",
+                "missing `listen`; add e.g. `listen = \"127.0.0.1:9901\"`",
+            ));
+        };
+        let addr = parse_listen(listen.get_ref()).map_err(|message| self.error(listen.span(), "admin.listen", message))?;
+        let path = |key: &str, value: &Option<Spanned<String>>| -> Result<Option<PathBuf>, ConfigError> {
+            let Some(value) = value else { return Ok(None) };
+            if value.get_ref().trim().is_empty() {
+                return Err(self.error(value.span(), child("admin", key), "an empty path; give a file name"));
+            }
+            let relative = Path::new(value.get_ref());
+            // Relative paths mean "beside the config file", wherever sluice was started from.
+            let dir = self.source.path.and_then(Path::parent).unwrap_or(Path::new(""));
+            Ok(Some(dir.join(relative)))
+        };
+        let token_file = path("token_file", &admin.get_ref().token_file)?;
+        if token_file.is_none() && !addr.ip().is_loopback() {
+            let message = format!(
+                "`{addr}` is reachable from other hosts, so the admin API needs a bearer token: add \
+                 `token_file = \"admin.token\"`, or listen on 127.0.0.1"
+            );
+            return Err(self.error(listen.span(), "admin.token_file", message));
+        }
+        let state_file = path("state_file", &admin.get_ref().state_file)?;
+        Ok(Admin { listen: addr, token_file, state_file })
     }
 }
 

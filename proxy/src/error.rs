@@ -26,6 +26,12 @@ pub enum ProxyError {
         /// The matched route.
         route: String,
     },
+    /// Every server of the chosen version is drained.
+    #[error("every server of upstream `{upstream}` is drained")]
+    NoServer {
+        /// The chosen version's upstream.
+        upstream: String,
+    },
     /// Connecting to the upstream server failed or timed out.
     #[error("connecting to upstream {server} failed: {reason}")]
     Connect {
@@ -69,7 +75,7 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::NoVersion { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoVersion { .. } | ProxyError::NoServer { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::ClientBody { .. } | ProxyError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -79,7 +85,7 @@ impl ProxyError {
     /// Who caused this error.
     pub fn source(&self) -> ErrorSource {
         match self {
-            ProxyError::NoRoute | ProxyError::NoVersion { .. } => ErrorSource::Routing,
+            ProxyError::NoRoute | ProxyError::NoVersion { .. } | ProxyError::NoServer { .. } => ErrorSource::Routing,
             ProxyError::Connect { .. } | ProxyError::Timeout { .. } | ProxyError::Upstream { .. } => {
                 ErrorSource::Upstream
             }
@@ -92,6 +98,7 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute => "404 not found: no route matches this host and path\n",
             ProxyError::NoVersion { .. } => "503 service unavailable: no version of this route takes traffic\n",
+            ProxyError::NoServer { .. } => "503 service unavailable: every server of this version is drained\n",
             ProxyError::Connect { .. } => "502 bad gateway: the upstream server could not be reached\n",
             ProxyError::Upstream { .. } => "502 bad gateway: the upstream server failed\n",
             ProxyError::Timeout { .. } => "504 gateway timeout: the upstream server did not answer in time\n",
@@ -129,6 +136,7 @@ mod tests {
         let all = [
             ProxyError::NoRoute,
             ProxyError::NoVersion { route: "r".into() },
+            ProxyError::NoServer { upstream: "u".into() },
             ProxyError::Connect {
                 server: "s".into(),
                 reason: "x".into(),

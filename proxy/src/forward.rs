@@ -2,14 +2,13 @@
 
 use std::error::Error as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use http::header::{HOST, HeaderValue};
 use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version as HttpVersion};
 use hyper::body::Incoming;
-use sluice_config::Config;
+use sluice_config::{Config, Store};
 
 use crate::body::ProxyBody;
 use crate::error::{ErrorSource, ProxyError};
@@ -18,12 +17,10 @@ use crate::host::request_host;
 use crate::pool::Server;
 use crate::table::{RouteEntry, Table};
 
-/// The proxy: the live table snapshot that every request loads once.
+/// The proxy: serves requests from the live table snapshot, which only the store's write path replaces.
 #[derive(Debug)]
 pub struct Proxy {
-    table: ArcSwap<Table>,
-    /// Serialises table builds so two publishers cannot interleave build and store.
-    publish: Mutex<()>,
+    store: Arc<Store<Table>>,
 }
 
 /// What a connection knows about its client, computed once per connection, not per request.
@@ -42,35 +39,30 @@ impl ClientInfo {
 }
 
 impl Proxy {
-    /// A proxy serving `config` as version 1.
-    pub fn new(config: Arc<Config>) -> Result<Arc<Proxy>, String> {
-        let table = Table::build(config, 1, None)?;
-        Ok(Arc::new(Proxy {
-            table: ArcSwap::from_pointee(table),
-            publish: Mutex::new(()),
-        }))
+    /// A proxy over a store (its write path is how the table changes).
+    pub fn new(store: Arc<Store<Table>>) -> Arc<Proxy> {
+        Arc::new(Proxy { store })
+    }
+
+    /// A proxy serving a `config` that no file backs (the demo, tests); runtime changes still apply.
+    pub fn from_config(config: Config) -> Result<Arc<Proxy>, String> {
+        Ok(Proxy::new(Arc::new(Store::from_config(config)?)))
+    }
+
+    /// The store behind this proxy.
+    pub fn store(&self) -> &Arc<Store<Table>> {
+        &self.store
     }
 
     /// The current table snapshot.
     pub fn table(&self) -> Arc<Table> {
-        self.table.load_full()
-    }
-
-    /// Builds a table for `config` and makes it the one new requests use; in-flight requests keep theirs.
-    /// Returns the new version.
-    pub fn publish(&self, config: Arc<Config>) -> Result<u64, String> {
-        let _guard = self.publish.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = self.table.load_full();
-        let version = current.version() + 1;
-        let table = Table::build(config, version, Some(&current))?;
-        self.table.store(Arc::new(table));
-        Ok(version)
+        self.store.load()
     }
 
     /// Proxies one request; every failure becomes a response here, through [`ProxyError::status`].
     pub(crate) async fn handle(&self, req: Request<Incoming>, client: &ClientInfo) -> Response<ProxyBody> {
         // One snapshot for the whole request: a reload mid-request cannot mix two tables.
-        let table = self.table.load_full();
+        let table = self.store.load();
         let host = request_host(&req);
         let Some(route) = table.route_for(host.as_deref(), req.uri().path()) else {
             tracing::debug!(host = ?host, path = req.uri().path(), "no route");
@@ -84,8 +76,13 @@ impl Proxy {
             tracing::warn!(route = route.name(), "{err}");
             return error_response(&err);
         };
-        let pool = &route.versions[index].pool;
-        let server = pool.pick();
+        let version = &route.versions[index];
+        let pool = &version.pool;
+        let Some(server) = pool.pick(&version.active) else {
+            let err = ProxyError::NoServer { upstream: pool.name.to_string() };
+            tracing::warn!(route = route.name(), "{err}");
+            return error_response(&err);
+        };
         match forward(&table, route, server, pool, req, client).await {
             Ok(response) => response,
             Err(err) => {

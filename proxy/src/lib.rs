@@ -9,6 +9,7 @@ mod host;
 mod listener;
 mod pool;
 mod schedule;
+mod sticky;
 mod table;
 
 pub use body::ProxyBody;

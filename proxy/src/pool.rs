@@ -71,9 +71,12 @@ impl Pool {
         self.spec.0 == *upstream && self.spec.1 == timeouts.connect && self.spec.2 == timeouts.idle
     }
 
-    /// The next server, round robin.
-    pub(crate) fn pick(&self) -> &Server {
+    /// The next of the `active` servers, round robin; `None` when none is active.
+    pub(crate) fn pick(&self, active: &[usize]) -> Option<&Server> {
+        if active.is_empty() {
+            return None;
+        }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        &self.servers[n % self.servers.len()]
+        Some(&self.servers[active[n % active.len()]])
     }
 }

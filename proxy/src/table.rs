@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sluice_config::{Config, HostPattern, Timeouts};
+use sluice_config::{Config, HostPattern, LiveState, Snapshot, Timeouts};
 
 use crate::pool::Pool;
 use crate::schedule::Schedule;
@@ -11,8 +11,7 @@ use crate::schedule::Schedule;
 /// One snapshot of everything a request needs: routes, their version schedules and the upstream pools.
 #[derive(Debug)]
 pub struct Table {
-    version: u64,
-    config: Arc<Config>,
+    state: Arc<LiveState>,
     routes: Box<[RouteEntry]>,
     /// (host pattern, path prefix, route index), most specific first: the first match wins.
     matchers: Box<[(HostPattern, String, usize)]>,
@@ -27,16 +26,19 @@ pub struct RouteEntry {
     pub(crate) schedule: Schedule,
 }
 
-/// One version of a route: an upstream group and its weight.
+/// One version of a route: an upstream group and which of its servers take new requests.
 #[derive(Debug)]
 pub(crate) struct Version {
     pub(crate) pool: Arc<Pool>,
+    /// Indices into `pool.servers` of the servers not drained; empty when all are.
+    pub(crate) active: Box<[usize]>,
 }
 
 impl Table {
-    /// Builds a table for `config`, carrying over the pools of `previous` whose upstream did not change, so a
+    /// Builds a table for `state`, carrying over the pools of `previous` whose upstream did not change, so a
     /// reload reconnects nothing.
-    pub fn build(config: Arc<Config>, version: u64, previous: Option<&Table>) -> Result<Table, String> {
+    pub fn build(state: Arc<LiveState>, previous: Option<&Table>) -> Result<Table, String> {
+        let config = Arc::clone(&state.effective);
         let mut pools = BTreeMap::new();
         for upstream in &config.upstreams {
             let reused = previous
@@ -58,7 +60,14 @@ impl Table {
                 let pool = pools
                     .get(w.upstream.as_str())
                     .ok_or_else(|| format!("route `{}` names unknown upstream `{}`", route.name, w.upstream))?;
-                versions.push(Version { pool: Arc::clone(pool) });
+                let active = pool
+                    .servers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| !state.is_drained(&w.upstream, &s.addr.to_string()))
+                    .map(|(i, _)| i)
+                    .collect();
+                versions.push(Version { pool: Arc::clone(pool), active });
                 weights.push(w.weight);
             }
             routes.push(RouteEntry {
@@ -75,8 +84,7 @@ impl Table {
         }
         matchers.sort_by(|a, b| (b.0.specificity(), b.1.len(), a.2).cmp(&(a.0.specificity(), a.1.len(), b.2)));
         Ok(Table {
-            version,
-            config,
+            state,
             routes: routes.into_boxed_slice(),
             matchers: matchers.into_boxed_slice(),
             pools,
@@ -97,19 +105,29 @@ impl Table {
             .map(|&(_, _, index)| &self.routes[index])
     }
 
-    /// The version number of the configuration this table was built from.
+    /// The version number of the state this table was built from.
     pub fn version(&self) -> u64 {
-        self.version
+        self.state.version
     }
 
-    /// The configuration this table was built from.
+    /// The configuration in force: the file with runtime changes applied.
     pub fn config(&self) -> &Arc<Config> {
-        &self.config
+        &self.state.effective
     }
 
     /// The timeouts requests use.
     pub fn timeouts(&self) -> &Timeouts {
-        &self.config.timeouts
+        &self.state.effective.timeouts
+    }
+}
+
+impl Snapshot for Table {
+    fn build(state: Arc<LiveState>, previous: Option<&Self>) -> Result<Self, String> {
+        Table::build(state, previous)
+    }
+
+    fn state(&self) -> &Arc<LiveState> {
+        &self.state
     }
 }
 
@@ -124,8 +142,15 @@ impl RouteEntry {
 mod tests {
     use super::*;
 
-    fn config(text: &str) -> Arc<Config> {
-        Arc::new(Config::from_toml(text, None).expect("valid test config"))
+    fn config(text: &str) -> Arc<LiveState> {
+        let config = Arc::new(Config::from_toml(text, None).expect("valid test config"));
+        Arc::new(LiveState {
+            version: 1,
+            published_at: std::time::SystemTime::now(),
+            file: Arc::clone(&config),
+            overrides: Default::default(),
+            effective: config,
+        })
     }
 
     const BASE: &str = r#"
@@ -138,7 +163,7 @@ mod tests {
     "#;
 
     fn table(routes: &str) -> Table {
-        Table::build(config(&format!("{BASE}{routes}")), 1, None).unwrap()
+        Table::build(config(&format!("{BASE}{routes}")), None).unwrap()
     }
 
     fn matched(t: &Table, host: Option<&str>, path: &str) -> Option<String> {
@@ -208,7 +233,7 @@ mod tests {
             "{}[[routes]]\nname = \"r\"\nweights = {{ blue = 5, canary = 1 }}\n",
             BASE.replace("9102", "9109")
         );
-        let second = Table::build(config(&text), 2, Some(&first)).unwrap();
+        let second = Table::build(config(&text), Some(&first)).unwrap();
         assert!(Arc::ptr_eq(&first.pools["blue"], &second.pools["blue"]));
         assert!(!Arc::ptr_eq(&first.pools["canary"], &second.pools["canary"]));
     }

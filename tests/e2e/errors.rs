@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_config::Config;
+use sluice_config::{Config, Weight, WeightSource};
 use sluice_proxy::Proxy;
 use sluice_tests::{SluiceProcess, TestClient, upstream};
 use tokio::net::TcpListener;
@@ -92,7 +92,7 @@ async fn all_weights_zero_at_run_time_is_503() {
     let canary = upstream("canary").spawn().await.unwrap();
     let text = two_version_config(blue.addr(), canary.addr(), "blue = 1, canary = 1", "");
     let config = Config::from_toml(&text, None).unwrap();
-    let proxy = Proxy::new(Arc::new(config.clone())).unwrap();
+    let proxy = Proxy::from_config(config).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -108,11 +108,8 @@ async fn all_weights_zero_at_run_time_is_503() {
     let client = TestClient::http1(addr);
     assert_eq!(client.get("/").await.status, 200);
 
-    let mut drained = config;
-    for w in &mut drained.routes[0].weights {
-        w.weight = 0;
-    }
-    assert_eq!(proxy.publish(Arc::new(drained)).unwrap(), 2);
+    let zero = vec![Weight { upstream: "blue".into(), weight: 0 }, Weight { upstream: "canary".into(), weight: 0 }];
+    assert_eq!(proxy.store().set_weights("web", zero, WeightSource::Admin, "test").unwrap(), 2);
     let answer = client.get("/").await;
     assert_eq!(answer.status, 503, "{}", answer.text());
     assert_eq!(
