@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use sluice_config::{Config, percent, shares};
+use sluice_config::{Config, MatchValue, StickyMode, percent, shares};
 
 /// Prints a one-screen summary of a valid file (exit 0) or the error (exit 1).
 pub(crate) fn check(file: &Path) -> ExitCode {
@@ -60,6 +60,76 @@ pub(crate) fn summary(config: &Config) -> String {
                 percent(share)
             );
         }
+        sticky_summary(&mut out, route);
     }
     out
+}
+
+/// A sticky route's mode and, in bucket mode, each version's bucket range; then its match rules.
+fn sticky_summary(out: &mut String, route: &sluice_config::Route) {
+    if let Some(sticky) = &route.sticky {
+        let key = sticky
+            .key
+            .as_ref()
+            .map_or_else(|| "cookie sluice_id (issued)".to_owned(), ToString::to_string);
+        let max_age = sticky.cookie_max_age.as_secs();
+        match &sticky.mode {
+            StickyMode::Bucket => {
+                let _ = writeln!(
+                    out,
+                    "            sticky bucket  key {key}  salt {:?}  max-age {max_age}s",
+                    sticky.salt
+                );
+                // The same function the router lays its buckets out with, over the same order of versions.
+                let weights: Vec<u32> = route.weights.iter().map(|w| w.weight).collect();
+                let ranges: Vec<String> = sluice_proxy::bucket_ranges(&weights)
+                    .into_iter()
+                    .map(|(v, range)| format!("{} {}..{}", route.weights[v].upstream, range.start, range.end))
+                    .collect();
+                let _ = writeln!(out, "            buckets        {}", ranges.join("  "));
+            }
+            StickyMode::Pin(keys) => {
+                let _ = writeln!(
+                    out,
+                    "            sticky pin     cookie sluice_pin_{}  max-age {max_age}s  key {}{}",
+                    route.name,
+                    keys.key_file.display(),
+                    keys.previous_key_file
+                        .as_ref()
+                        .map_or_else(String::new, |p| format!(" (previous {})", p.display()))
+                );
+            }
+        }
+    }
+    for rule in &route.matches {
+        let test = match &rule.value {
+            MatchValue::Exact(value) => format!("= {value:?}"),
+            MatchValue::Regex(pattern) => format!("~ /{pattern}/"),
+        };
+        let _ = writeln!(out, "            match          {} {test} -> {}", rule.on, rule.version);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sticky_routes_show_their_bucket_ranges_and_rules() {
+        let config = Config::from_toml(include_str!("../examples/sticky.toml"), None).expect("valid example");
+        let out = summary(&config);
+        assert!(
+            out.contains("sticky bucket  key header:x-user-id  salt \"web\"  max-age 86400s"),
+            "{out}"
+        );
+        assert!(out.contains("buckets        canary 0..500  blue 500..10000\n"), "{out}");
+        assert!(
+            out.contains("match          header:x-canary = \"always\" -> canary\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("match          cookie:cohort ~ /beta-[0-9]+/ -> canary\n"),
+            "{out}"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code for a configuration that does not validate (EX_DATAERR-style, as in sysexits.h's EX_USAGE family).
+/// Exit code for a configuration or state file that cannot be used (sysexits.h: EX_USAGE).
 const EXIT_BAD_CONFIG: u8 = 64;
 
 #[derive(Debug, Parser)]
@@ -31,6 +31,10 @@ enum Command {
         /// The TOML configuration file.
         #[arg(long, short)]
         config: PathBuf,
+        /// Start even if the state file (runtime weights, drained servers) cannot be read, dropping it and using
+        /// the config file's weights.
+        #[arg(long)]
+        discard_state: bool,
     },
     /// Validate a configuration file and print a summary; exit 1 when it is invalid.
     Check {
@@ -53,7 +57,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Run { config } => run::run(&config),
+        Command::Run { config, discard_state } => run::run(&config, discard_state),
         Command::Check { file } => return check::check(&file),
         Command::Demo(args) => demo::demo(args),
         Command::Ctl(args) => ctl::ctl(args),

@@ -1,25 +1,32 @@
-//! `sluice run --config FILE`: validate, bind, serve, drain on SIGTERM/SIGINT.
+//! `sluice run --config FILE`: validate, bind, serve; reload on file change, SIGHUP or the admin API; drain on
+//! SIGTERM/SIGINT.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use sluice_config::Config;
-use sluice_proxy::{Drain, Proxy};
+use sluice_config::{OpenOptions, Store};
+use sluice_proxy::{Drain, Proxy, Table};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::EXIT_BAD_CONFIG;
 
-pub(crate) fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    // Validate before touching any port: a bad file must not take over a listener.
-    let config = match Config::load(path) {
-        Ok(config) => Arc::new(config),
+/// How long file events settle before a reload: editors write in several steps.
+const WATCH_DEBOUNCE: Duration = Duration::from_millis(100);
+
+pub(crate) fn run(path: &Path, discard_state: bool) -> anyhow::Result<ExitCode> {
+    // Validate the file and the state file before touching any port: a bad file must not take over a listener.
+    let store = match Store::<Table>::open(path, &OpenOptions { discard_state }) {
+        Ok(store) => Arc::new(store),
         Err(err) => {
             eprintln!("sluice: refusing to start: {err}");
             return Ok(ExitCode::from(EXIT_BAD_CONFIG));
         }
     };
+    let config = Arc::clone(&store.state().effective);
     let workers = config.runtime.workers.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |w| w.get(),
@@ -34,46 +41,113 @@ pub(crate) fn run(path: &Path) -> anyhow::Result<ExitCode> {
         builder
     };
     let runtime = runtime.enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(store, path))
 }
 
-async fn serve(config: Arc<Config>) -> anyhow::Result<ExitCode> {
+async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Arc::clone(&store.state().effective);
     let mut listeners = Vec::with_capacity(config.listen.http.len());
     for addr in &config.listen.http {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding listen.http address {addr}"))?;
-        let local = listener.local_addr().context("reading the bound address")?;
-        // A plain line on stdout so scripts and tests can find an ephemeral port.
-        println!("sluice listening on http://{local}");
         listeners.push(listener);
     }
-    let proxy = Proxy::from_config((*config).clone()).map_err(anyhow::Error::msg)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let admin_task = match &config.admin {
+        Some(admin) => {
+            let token = match &admin.token_file {
+                Some(file) => Some(sluice_admin::load_token(file).context("reading [admin] token_file")?),
+                None => None,
+            };
+            let listener = TcpListener::bind(admin.listen)
+                .await
+                .with_context(|| format!("binding admin.listen address {}", admin.listen))?;
+            let local = listener.local_addr().context("reading the admin address")?;
+            println!("sluice admin listening on http://{local}");
+            let state = Arc::new(sluice_admin::AdminState::new(Arc::clone(&store), token));
+            Some(tokio::spawn(sluice_admin::serve(
+                listener,
+                state,
+                stopped(stop_rx.clone()),
+            )))
+        }
+        None => None,
+    };
+
+    let watch_store = Arc::clone(&store);
+    let _watcher = sluice_config::watch_file(path, WATCH_DEBOUNCE, move || log_reload(&watch_store, "file watcher"))
+        .map_err(|err| tracing::warn!("{err}; reload with SIGHUP or the admin API instead"))
+        .ok();
+    // An edit between loading the file and starting the watch would otherwise go unseen until the next one.
+    if sluice_config::Config::load(path).ok().as_ref() != Some(&*store.state().file) {
+        log_reload(&store, "file watcher");
+    }
+    // Plain lines on stdout so scripts and tests can find ephemeral ports; the proxy's come last, once all is up.
+    for listener in &listeners {
+        let local = listener.local_addr().context("reading the bound address")?;
+        println!("sluice listening on http://{local}");
+    }
+    let signals = tokio::spawn(signals(Arc::clone(&store), stop_tx));
+
+    let proxy = Proxy::new(Arc::clone(&store));
     let timeouts = config.timeouts.clone();
     tracing::info!(
         routes = config.routes.len(),
         upstreams = config.upstreams.len(),
+        version = store.state().version,
         "serving"
     );
-    let drain = sluice_proxy::serve(listeners, proxy, timeouts.idle, timeouts.drain, shutdown_signal()).await;
+    let drain = sluice_proxy::serve(listeners, proxy, timeouts.idle, timeouts.drain, stopped(stop_rx)).await;
     match drain {
         Drain::Complete => tracing::info!("drained; exiting"),
         Drain::TimedOut { open } => {
             tracing::warn!(open, drain = ?timeouts.drain, "drain timeout passed; closing remaining connections");
         }
     }
+    signals.abort();
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+/// Reloads and logs the outcome; the store records it for the state endpoint either way.
+fn log_reload(store: &Store<Table>, trigger: &str) {
+    match store.reload(trigger) {
+        Ok(version) => tracing::info!(trigger, version, "configuration reloaded"),
+        Err(err) => tracing::error!(trigger, "configuration rejected, the last good one stays live: {err}"),
+    }
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// SIGHUP reloads; SIGTERM and SIGINT start the drain.
+async fn signals(store: Arc<Store<Table>>, stop: watch::Sender<bool>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
+        return;
     };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    tracing::info!(signal = name, "shutting down: no new connections");
+    loop {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            _ = hup.recv() => {
+                let store = Arc::clone(&store);
+                // Reloading reads and fsyncs files: keep it off the async workers.
+                let _ = tokio::task::spawn_blocking(move || log_reload(&store, "SIGHUP")).await;
+                continue;
+            }
+        };
+        tracing::info!(signal = name, "shutting down: no new connections");
+        let _ = stop.send(true);
+        return;
+    }
 }

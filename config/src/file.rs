@@ -46,6 +46,40 @@ pub(crate) struct RouteFile {
     pub(crate) path_prefix: Option<Spanned<String>>,
     // Signed so that a negative weight gets sluice's message rather than serde's "expected u32".
     pub(crate) weights: Option<Spanned<BTreeMap<Spanned<String>, Spanned<i64>>>>,
+    pub(crate) sticky: Option<Spanned<StickyFile>>,
+    #[serde(rename = "match")]
+    pub(crate) matches: Option<Spanned<Vec<Spanned<MatchFile>>>>,
+}
+
+/// `[routes.sticky]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StickyFile {
+    pub(crate) mode: Option<Spanned<String>>,
+    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) cookie_max_age: Option<Spanned<String>>,
+    pub(crate) salt: Option<Spanned<String>>,
+    pub(crate) pin_key_file: Option<Spanned<String>>,
+    pub(crate) pin_previous_key_file: Option<Spanned<String>>,
+}
+
+/// One `[[routes.match]]` entry: exactly one of `header`, `cookie`, `query`, and `version`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MatchFile {
+    pub(crate) header: Option<Spanned<MatchValueFile>>,
+    pub(crate) cookie: Option<Spanned<MatchValueFile>>,
+    pub(crate) query: Option<Spanned<MatchValueFile>>,
+    pub(crate) version: Option<Spanned<String>>,
+}
+
+/// `{ name = "...", value = "..." }` or `{ name = "...", regex = "..." }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MatchValueFile {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) value: Option<Spanned<String>>,
+    pub(crate) regex: Option<Spanned<String>>,
 }
 
 /// `[runtime]`.
@@ -89,13 +123,34 @@ pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
         "upstreams.*.servers" => "a list of `\"host:port\"` strings",
         "upstreams.*.servers[]" => "a `\"host:port\"` string, e.g. `\"127.0.0.1:9101\"`",
         "routes" => "an array of tables, written `[[routes]]`",
-        "routes[]" => "a table with `name`, `weights` and optionally `hosts` and `path_prefix`",
+        "routes[]" => "a table with `name`, `weights` and optionally `hosts`, `path_prefix`, `sticky` and `match`",
         "routes[].name" => "a string of `a-z`, `0-9`, `_` and `-`",
         "routes[].hosts" => "a list of host patterns, e.g. `[\"example.com\", \"*.example.com\"]`",
         "routes[].hosts[]" => "a host pattern string: `\"*\"`, `\"example.com\"` or `\"*.example.com\"`",
         "routes[].path_prefix" => "a string starting with `/`",
         "routes[].weights" => "an inline table of upstream weights, e.g. `{ blue = 90, canary = 10 }`",
         "routes[].weights.*" => "a non-negative integer",
+        "routes[].sticky" => "a table `[routes.sticky]` with `mode`, `key`, `cookie_max_age`, `salt`, `pin_key_file`",
+        "routes[].sticky.mode" => "`\"bucket\"` or `\"pin\"`",
+        "routes[].sticky.key" => "a string `\"header:NAME\"`, `\"cookie:NAME\"` or `\"query:NAME\"`",
+        "routes[].sticky.cookie_max_age" => "a duration string, e.g. `\"24h\"`",
+        "routes[].sticky.salt" => "a string",
+        "routes[].sticky.pin_key_file" | "routes[].sticky.pin_previous_key_file" => {
+            "a file path string, relative to the config file's directory"
+        }
+        "routes[].match" => "an array of tables, written `[[routes.match]]`",
+        "routes[].match[]" => "a table with one of `header`, `cookie`, `query`, and `version`",
+        "routes[].match[].header" | "routes[].match[].cookie" | "routes[].match[].query" => {
+            "an inline table, e.g. `{ name = \"x-canary\", value = \"always\" }` or with `regex` instead of `value`"
+        }
+        "routes[].match[].header.name" | "routes[].match[].cookie.name" | "routes[].match[].query.name" => "a string",
+        "routes[].match[].header.value" | "routes[].match[].cookie.value" | "routes[].match[].query.value" => {
+            "a string"
+        }
+        "routes[].match[].header.regex" | "routes[].match[].cookie.regex" | "routes[].match[].query.regex" => {
+            "a regex string, e.g. `\"^(alpha|beta)$\"`"
+        }
+        "routes[].match[].version" => "the name of an upstream, e.g. `\"canary\"`",
         "runtime" => "a table with `workers`",
         "runtime.workers" => "an integer of at least 1",
         "timeouts" => "a table of durations",

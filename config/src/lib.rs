@@ -12,7 +12,9 @@ mod key_path;
 mod live;
 mod model;
 mod share;
+mod sticky;
 mod validate;
+mod watch;
 
 pub use error::{ConfigError, Location};
 pub use live::{
@@ -21,3 +23,5 @@ pub use live::{
 };
 pub use model::{Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
 pub use share::{SLOTS, percent, shares};
+pub use sticky::{MatchRule, MatchValue, PIN_KEY_MIN_LEN, PinKeyFiles, SessionKey, Sticky, StickyMode};
+pub use watch::{FileWatcher, WatchError, watch_file};

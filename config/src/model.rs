@@ -7,6 +7,8 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::sticky::{MatchRule, Sticky};
+
 /// A whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -84,6 +86,10 @@ pub struct Route {
     pub path_prefix: String,
     /// Relative weights per upstream, in file order; each names an existing upstream once.
     pub weights: Vec<Weight>,
+    /// Sticky sessions, when `[routes.sticky]` is set; otherwise requests are split by weight alone.
+    pub sticky: Option<Sticky>,
+    /// Match rules in file order, tried before the split; the first that matches picks the version.
+    pub matches: Vec<MatchRule>,
 }
 
 /// A host pattern of a route.

@@ -15,6 +15,7 @@ use crate::file::{AdminFile, ListenFile, RouteFile, RuntimeFile, TimeoutsFile, U
 use crate::key_path::{child, index};
 use crate::model::{Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
 
+mod sticky;
 #[cfg(test)]
 mod tests;
 
@@ -251,11 +252,19 @@ impl Document<'_> {
         };
 
         let weights = self.weights(key, route, upstreams)?;
+        let sticky = file
+            .sticky
+            .as_ref()
+            .map(|sticky| self.sticky(key, name.get_ref(), sticky))
+            .transpose()?;
+        let matches = self.matches(key, file.matches.as_ref(), upstreams)?;
         Ok(Route {
             name: name.get_ref().clone(),
             hosts,
             path_prefix,
             weights,
+            sticky,
+            matches,
         })
     }
 
@@ -347,7 +356,8 @@ impl Document<'_> {
                 "missing `listen`; add e.g. `listen = \"127.0.0.1:9901\"`",
             ));
         };
-        let addr = parse_listen(listen.get_ref()).map_err(|message| self.error(listen.span(), "admin.listen", message))?;
+        let addr =
+            parse_listen(listen.get_ref()).map_err(|message| self.error(listen.span(), "admin.listen", message))?;
         let path = |key: &str, value: &Option<Spanned<String>>| -> Result<Option<PathBuf>, ConfigError> {
             let Some(value) = value else { return Ok(None) };
             if value.get_ref().trim().is_empty() {
@@ -367,7 +377,11 @@ impl Document<'_> {
             return Err(self.error(listen.span(), "admin.token_file", message));
         }
         let state_file = path("state_file", &admin.get_ref().state_file)?;
-        Ok(Admin { listen: addr, token_file, state_file })
+        Ok(Admin {
+            listen: addr,
+            token_file,
+            state_file,
+        })
     }
 }
 

@@ -4,7 +4,7 @@ use std::error::Error as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::header::{HOST, HeaderValue};
+use http::header::{HOST, HeaderValue, SET_COOKIE};
 use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version as HttpVersion};
 use hyper::body::Incoming;
@@ -69,21 +69,40 @@ impl Proxy {
             return error_response(&ProxyError::NoRoute);
         };
         drop(host);
-        let Some(index) = route.schedule.next() else {
+        let Some((index, cookie)) = route.choose(&req, client.proto == "https") else {
             let err = ProxyError::NoVersion {
                 route: route.name().to_owned(),
             };
             tracing::warn!(route = route.name(), "{err}");
             return error_response(&err);
         };
+        let mut response = self.forward_to(&table, route, index, req, client).await;
+        // The client was assigned a version: tell it so whatever the upstream answered.
+        if let Some(cookie) = cookie {
+            response.headers_mut().append(SET_COOKIE, cookie);
+        }
+        response
+    }
+
+    /// Forwards to a server of version `index` of `route`; failures become responses.
+    async fn forward_to(
+        &self,
+        table: &Table,
+        route: &RouteEntry,
+        index: usize,
+        req: Request<Incoming>,
+        client: &ClientInfo,
+    ) -> Response<ProxyBody> {
         let version = &route.versions[index];
         let pool = &version.pool;
         let Some(server) = pool.pick(&version.active) else {
-            let err = ProxyError::NoServer { upstream: pool.name.to_string() };
+            let err = ProxyError::NoServer {
+                upstream: pool.name.to_string(),
+            };
             tracing::warn!(route = route.name(), "{err}");
             return error_response(&err);
         };
-        match forward(&table, route, server, pool, req, client).await {
+        match forward(table, route, server, pool, req, client).await {
             Ok(response) => response,
             Err(err) => {
                 match err.source() {

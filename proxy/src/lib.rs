@@ -11,9 +11,11 @@ mod pool;
 mod schedule;
 mod sticky;
 mod table;
+pub mod telemetry;
 
 pub use body::ProxyBody;
 pub use error::{ErrorSource, ProxyError};
 pub use forward::Proxy;
 pub use listener::{Drain, serve};
+pub use sticky::bucket_ranges;
 pub use table::{RouteEntry, Table};

@@ -3,10 +3,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sluice_config::{Config, HostPattern, LiveState, Snapshot, Timeouts};
+use http::HeaderValue;
+use sluice_config::{Config, HostPattern, LiveState, Route, Snapshot, Timeouts};
 
 use crate::pool::Pool;
 use crate::schedule::Schedule;
+use crate::sticky::choice::{Sticky, compile_rule};
+use crate::sticky::rule::{MatchRule, first_match};
 
 /// One snapshot of everything a request needs: routes, their version schedules and the upstream pools.
 #[derive(Debug)]
@@ -19,11 +22,21 @@ pub struct Table {
 }
 
 /// A route as the data plane sees it.
+///
+/// Its versions are in layout order: the file's weights in file order, then upstreams that runtime weights added,
+/// then upstreams only match rules name, and a version the effective weights leave out has weight 0. Sticky bucket
+/// ranges are laid out in this order, so it does not change when an admin call omits an upstream.
 #[derive(Debug)]
 pub struct RouteEntry {
     name: Arc<str>,
     pub(crate) versions: Box<[Version]>,
+    /// Each version's weight, as the effective configuration sets it.
+    pub(crate) weights: Box<[u32]>,
     pub(crate) schedule: Schedule,
+    /// Sticky sessions, when configured.
+    pub(crate) sticky: Option<Sticky>,
+    /// Match rules, tried first; their versions index `versions`.
+    pub(crate) rules: Box<[MatchRule]>,
 }
 
 /// One version of a route: an upstream group and which of its servers take new requests.
@@ -54,26 +67,48 @@ impl Table {
         let mut routes = Vec::with_capacity(config.routes.len());
         let mut matchers = Vec::new();
         for (index, route) in config.routes.iter().enumerate() {
-            let mut versions = Vec::with_capacity(route.weights.len());
-            let mut weights = Vec::with_capacity(route.weights.len());
-            for w in &route.weights {
+            let file_route = state.file.routes.iter().find(|r| r.name == route.name);
+            let (names, weights) = layout_order(route, file_route);
+            let mut versions = Vec::with_capacity(names.len());
+            for name in &names {
                 let pool = pools
-                    .get(w.upstream.as_str())
-                    .ok_or_else(|| format!("route `{}` names unknown upstream `{}`", route.name, w.upstream))?;
+                    .get(name.as_str())
+                    .ok_or_else(|| format!("route `{}` names unknown upstream `{name}`", route.name))?;
                 let active = pool
                     .servers
                     .iter()
                     .enumerate()
-                    .filter(|(_, s)| !state.is_drained(&w.upstream, &s.addr.to_string()))
+                    .filter(|(_, s)| !state.is_drained(name, &s.addr.to_string()))
                     .map(|(i, _)| i)
                     .collect();
-                versions.push(Version { pool: Arc::clone(pool), active });
-                weights.push(w.weight);
+                versions.push(Version {
+                    pool: Arc::clone(pool),
+                    active,
+                });
             }
+            let rules = route
+                .matches
+                .iter()
+                .map(|rule| {
+                    let version = names
+                        .iter()
+                        .position(|n| *n == rule.version)
+                        .expect("layout_order includes every match rule's version");
+                    compile_rule(rule, version).map_err(|e| format!("route `{}`: {e}", route.name))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let sticky = route
+                .sticky
+                .as_ref()
+                .map(|sticky| Sticky::new(&route.name, sticky, &weights))
+                .transpose()?;
             routes.push(RouteEntry {
                 name: Arc::from(route.name.as_str()),
                 versions: versions.into_boxed_slice(),
                 schedule: Schedule::new(&weights),
+                weights: weights.into_boxed_slice(),
+                sticky,
+                rules: rules.into_boxed_slice(),
             });
             if route.hosts.is_empty() {
                 matchers.push((HostPattern::Any, route.path_prefix.clone(), index));
@@ -103,6 +138,11 @@ impl Table {
                     }
             })
             .map(|&(_, _, index)| &self.routes[index])
+    }
+
+    /// The route named `name`, e.g. for the admin state view's [`RouteEntry::bucket_ranges`].
+    pub fn route(&self, name: &str) -> Option<&RouteEntry> {
+        self.routes.iter().find(|r| r.name() == name)
     }
 
     /// The version number of the state this table was built from.
@@ -136,6 +176,58 @@ impl RouteEntry {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The version for `req`, and a `Set-Cookie` value when a sticky cookie is issued; `None` when no version has
+    /// weight (and no match rule applies). In order: the first matching rule (even for a version of weight 0),
+    /// then the sticky mode, then the smooth weighted schedule. `secure`: the request came over TLS.
+    pub(crate) fn choose<B>(&self, req: &http::Request<B>, secure: bool) -> Option<(usize, Option<HeaderValue>)> {
+        if let Some(version) = first_match(&self.rules, req) {
+            return Some((version, None));
+        }
+        match &self.sticky {
+            Some(sticky) => sticky.choose(req, self, secure),
+            None => self.schedule.next().map(|v| (v, None)),
+        }
+    }
+
+    /// The index of the version served by upstream `name`.
+    pub(crate) fn version_index(&self, name: &str) -> Option<usize> {
+        self.versions.iter().position(|v| &*v.pool.name == name)
+    }
+
+    /// In bucket mode, each version's bucket range (of 10,000) in bucket order, as `(upstream, range)`; versions of
+    /// weight 0 are left out. `None` for routes without sticky buckets.
+    pub fn bucket_ranges(&self) -> Option<Vec<(&str, std::ops::Range<u16>)>> {
+        let layout = self.sticky.as_ref()?.layout()?;
+        Some(
+            layout
+                .ranges()
+                .into_iter()
+                .map(|(v, range)| (&*self.versions[v].pool.name, range))
+                .collect(),
+        )
+    }
+}
+
+/// The versions of `route` in layout order with their effective weights (see [`RouteEntry`]). `file_route` is the
+/// same route as the file has it, before runtime weights.
+fn layout_order(route: &Route, file_route: Option<&Route>) -> (Vec<String>, Vec<u32>) {
+    let mut names: Vec<String> = Vec::with_capacity(route.weights.len() + route.matches.len());
+    let file_names = file_route
+        .into_iter()
+        .flat_map(|r| r.weights.iter().map(|w| &w.upstream));
+    let effective = route.weights.iter().map(|w| &w.upstream);
+    let matched = route.matches.iter().map(|m| &m.version);
+    for name in file_names.chain(effective).chain(matched) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    let weights = names
+        .iter()
+        .map(|n| route.weights.iter().find(|w| w.upstream == *n).map_or(0, |w| w.weight))
+        .collect();
+    (names, weights)
 }
 
 #[cfg(test)]

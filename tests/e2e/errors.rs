@@ -108,8 +108,23 @@ async fn all_weights_zero_at_run_time_is_503() {
     let client = TestClient::http1(addr);
     assert_eq!(client.get("/").await.status, 200);
 
-    let zero = vec![Weight { upstream: "blue".into(), weight: 0 }, Weight { upstream: "canary".into(), weight: 0 }];
-    assert_eq!(proxy.store().set_weights("web", zero, WeightSource::Admin, "test").unwrap(), 2);
+    let zero = vec![
+        Weight {
+            upstream: "blue".into(),
+            weight: 0,
+        },
+        Weight {
+            upstream: "canary".into(),
+            weight: 0,
+        },
+    ];
+    assert_eq!(
+        proxy
+            .store()
+            .set_weights("web", zero, WeightSource::Admin, "test")
+            .unwrap(),
+        2
+    );
     let answer = client.get("/").await;
     assert_eq!(answer.status, 503, "{}", answer.text());
     assert_eq!(

@@ -6,8 +6,10 @@
 mod cli;
 mod errors;
 mod forwarding;
+mod live;
 mod shutdown;
 mod split;
+mod sticky;
 mod streaming;
 
 use std::net::SocketAddr;

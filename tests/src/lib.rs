@@ -1,11 +1,13 @@
 //! sluice's end-to-end harness: run the real `sluice` binary and real upstreams on ephemeral loopback ports,
 //! talk to them over real sockets, and wait for outcomes with bounded patience.
 
+mod admin;
 mod client;
 mod eventually;
 mod process;
 mod repeat;
 
+pub use admin::AdminClient;
 pub use client::{Answer, TestClient};
 pub use process::{SluiceProcess, peak_rss_kib};
 pub use repeat::RepeatBody;

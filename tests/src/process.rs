@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 pub struct SluiceProcess {
     child: Child,
     addr: SocketAddr,
-    dir: tempfile::TempDir,
+    admin: Option<SocketAddr>,
+    binary: PathBuf,
+    dir: Arc<tempfile::TempDir>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -20,11 +22,17 @@ impl SluiceProcess {
     /// Writes `config` to a file and starts `binary run --config FILE`; returns once it prints its address.
     pub fn start(binary: &Path, config: &str) -> SluiceProcess {
         let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(dir.path().join("sluice.toml"), config).expect("writing the test config");
+        SluiceProcess::start_in(binary, Arc::new(dir), &[])
+    }
+
+    /// Starts sluice on the config file already in `dir`, with extra `args` after `run --config FILE`.
+    pub fn start_in(binary: &Path, dir: Arc<tempfile::TempDir>, args: &[&str]) -> SluiceProcess {
         let path = dir.path().join("sluice.toml");
-        std::fs::write(&path, config).expect("writing the test config");
         let mut child = Command::new(binary)
             .args(["run", "--config"])
             .arg(&path)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -44,13 +52,21 @@ impl SluiceProcess {
         let out_pipe = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut admin = None;
             for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("sluice admin listening on http://") {
+                    admin = Some(addr.parse::<SocketAddr>().expect("sluice prints a socket address"));
+                }
+                // The proxy listener is announced last, once everything is up.
                 if let Some(addr) = line.strip_prefix("sluice listening on http://") {
-                    let _ = tx.send(addr.parse::<SocketAddr>().expect("sluice prints a socket address"));
+                    let _ = tx.send((
+                        addr.parse::<SocketAddr>().expect("sluice prints a socket address"),
+                        admin,
+                    ));
                 }
             }
         });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
+        let Ok((addr, admin)) = rx.recv_timeout(Duration::from_secs(20)) else {
             let _ = child.kill();
             panic!(
                 "sluice did not start within 20 s; stderr:\n{}",
@@ -60,6 +76,8 @@ impl SluiceProcess {
         SluiceProcess {
             child,
             addr,
+            admin,
+            binary: binary.to_owned(),
             dir,
             stderr,
         }
@@ -68,6 +86,42 @@ impl SluiceProcess {
     /// The address of the first HTTP listener.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin API's address, when the config has `[admin]`.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin.expect("the config has an [admin] section")
+    }
+
+    /// The directory holding the config (and state) file.
+    pub fn dir(&self) -> Arc<tempfile::TempDir> {
+        Arc::clone(&self.dir)
+    }
+
+    /// Replaces the config file by writing a temp file and renaming it over the original (as editors do).
+    pub fn rewrite_config(&self, text: &str) {
+        let temp = self.dir.path().join(".sluice.toml.tmp");
+        std::fs::write(&temp, text).expect("writing the new config");
+        std::fs::rename(&temp, self.config_path()).expect("renaming the new config into place");
+    }
+
+    /// Stops with SIGTERM (asserting a clean exit) and starts again on the same files with `args`.
+    pub fn restart(&mut self, args: &[&str]) {
+        self.signal("TERM");
+        let status = self.wait_exit(Duration::from_secs(15));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "sluice did not stop cleanly: {}",
+            self.stderr()
+        );
+        *self = SluiceProcess::start_in(&self.binary.clone(), Arc::clone(&self.dir), args);
+    }
+
+    /// Kills the process at once (SIGKILL) and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The process id.

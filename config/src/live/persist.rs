@@ -73,7 +73,9 @@ struct DrainedDoc {
 
 /// The state file's default place: beside the config file, `NAME.state.json` for `NAME.toml`.
 pub fn default_state_path(config_path: &Path) -> PathBuf {
-    let stem = config_path.file_stem().map_or_else(|| "sluice".into(), |s| s.to_string_lossy().into_owned());
+    let stem = config_path
+        .file_stem()
+        .map_or_else(|| "sluice".into(), |s| s.to_string_lossy().into_owned());
     config_path.with_file_name(format!("{stem}.state.json"))
 }
 
@@ -82,18 +84,34 @@ pub(crate) fn read(path: &Path) -> Result<Overrides, StateFileError> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Overrides::default()),
-        Err(source) => return Err(StateFileError::Io { path: path.to_owned(), source }),
+        Err(source) => {
+            return Err(StateFileError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
     };
-    let invalid = |message: String| StateFileError::Invalid { path: path.to_owned(), message };
+    let invalid = |message: String| StateFileError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
     let doc: StateDoc = serde_json::from_str(&text).map_err(|e| invalid(format!("not valid sluice state: {e}")))?;
     if doc.format != FORMAT {
-        return Err(invalid(format!("format {} is not the format {FORMAT} this sluice reads", doc.format)));
+        return Err(invalid(format!(
+            "format {} is not the format {FORMAT} this sluice reads",
+            doc.format
+        )));
     }
     let mut overrides = Overrides::default();
     for (name, route) in doc.routes {
         let source = WeightSource::parse(&route.source)
             .filter(|s| *s != WeightSource::File)
-            .ok_or_else(|| invalid(format!("route `{name}`: source `{}` is not admin or controller", route.source)))?;
+            .ok_or_else(|| {
+                invalid(format!(
+                    "route `{name}`: source `{}` is not admin or controller",
+                    route.source
+                ))
+            })?;
         overrides.routes.insert(
             name,
             RuntimeWeights {
@@ -105,14 +123,20 @@ pub(crate) fn read(path: &Path) -> Result<Overrides, StateFileError> {
         );
     }
     for d in doc.drained {
-        overrides.drained.insert(DrainedServer { upstream: d.upstream, server: d.server });
+        overrides.drained.insert(DrainedServer {
+            upstream: d.upstream,
+            server: d.server,
+        });
     }
     Ok(overrides)
 }
 
 /// Writes `overrides` to `path` atomically.
 pub(crate) fn write(path: &Path, overrides: &Overrides) -> Result<(), StateFileError> {
-    let io = |source| StateFileError::Io { path: path.to_owned(), source };
+    let io = |source| StateFileError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let doc = StateDoc {
         format: FORMAT,
         routes: overrides
@@ -132,13 +156,21 @@ pub(crate) fn write(path: &Path, overrides: &Overrides) -> Result<(), StateFileE
         drained: overrides
             .drained
             .iter()
-            .map(|d| DrainedDoc { upstream: d.upstream.clone(), server: d.server.clone() })
+            .map(|d| DrainedDoc {
+                upstream: d.upstream.clone(),
+                server: d.server.clone(),
+            })
             .collect(),
     };
     let mut text = serde_json::to_string_pretty(&doc).expect("state documents always serialise");
     text.push('\n');
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = File::create(&temp).map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
@@ -152,13 +184,19 @@ pub(crate) fn write(path: &Path, overrides: &Overrides) -> Result<(), StateFileE
 
 impl From<WeightDoc> for Weight {
     fn from(w: WeightDoc) -> Weight {
-        Weight { upstream: w.upstream, weight: w.weight }
+        Weight {
+            upstream: w.upstream,
+            weight: w.weight,
+        }
     }
 }
 
 impl From<&Weight> for WeightDoc {
     fn from(w: &Weight) -> WeightDoc {
-        WeightDoc { upstream: w.upstream.clone(), weight: w.weight }
+        WeightDoc {
+            upstream: w.upstream.clone(),
+            weight: w.weight,
+        }
     }
 }
 
@@ -176,13 +214,28 @@ mod tests {
         o.routes.insert(
             "web".into(),
             RuntimeWeights {
-                weights: vec![Weight { upstream: "canary".into(), weight: 20 }, Weight { upstream: "blue".into(), weight: 80 }],
+                weights: vec![
+                    Weight {
+                        upstream: "canary".into(),
+                        weight: 20,
+                    },
+                    Weight {
+                        upstream: "blue".into(),
+                        weight: 80,
+                    },
+                ],
                 source: WeightSource::Admin,
                 set_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
-                file_basis: vec![Weight { upstream: "blue".into(), weight: 90 }],
+                file_basis: vec![Weight {
+                    upstream: "blue".into(),
+                    weight: 90,
+                }],
             },
         );
-        o.drained.insert(DrainedServer { upstream: "blue".into(), server: "127.0.0.1:9101".into() });
+        o.drained.insert(DrainedServer {
+            upstream: "blue".into(),
+            server: "127.0.0.1:9101".into(),
+        });
         o
     }
 
@@ -215,13 +268,19 @@ mod tests {
     fn file_weights_are_not_a_runtime_source() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        fs::write(&path, r#"{"format":1,"routes":{"web":{"weights":[],"source":"file","set_at_ms":0,"file_basis":[]}}}"#)
-            .unwrap();
+        fs::write(
+            &path,
+            r#"{"format":1,"routes":{"web":{"weights":[],"source":"file","set_at_ms":0,"file_basis":[]}}}"#,
+        )
+        .unwrap();
         assert!(read(&path).is_err());
     }
 
     #[test]
     fn default_path_is_beside_the_config() {
-        assert_eq!(default_state_path(Path::new("/etc/sluice/edge.toml")), Path::new("/etc/sluice/edge.state.json"));
+        assert_eq!(
+            default_state_path(Path::new("/etc/sluice/edge.toml")),
+            Path::new("/etc/sluice/edge.state.json")
+        );
     }
 }

@@ -95,7 +95,10 @@ impl LiveState {
 
     /// Whether `server` of `upstream` is drained.
     pub fn is_drained(&self, upstream: &str, server: &str) -> bool {
-        self.overrides.drained.iter().any(|d| d.upstream == upstream && d.server == server)
+        self.overrides
+            .drained
+            .iter()
+            .any(|d| d.upstream == upstream && d.server == server)
     }
 }
 
@@ -118,7 +121,9 @@ pub(crate) fn reconcile(file: &Config, overrides: &Overrides) -> (Overrides, Vec
     let mut dropped = Vec::new();
     for (name, runtime) in &overrides.routes {
         let Some(route) = file.routes.iter().find(|r| &r.name == name) else {
-            dropped.push(format!("route `{name}` is gone from the file; its runtime weights are dropped"));
+            dropped.push(format!(
+                "route `{name}` is gone from the file; its runtime weights are dropped"
+            ));
             continue;
         };
         if route.weights != runtime.file_basis {
@@ -128,7 +133,11 @@ pub(crate) fn reconcile(file: &Config, overrides: &Overrides) -> (Overrides, Vec
             ));
             continue;
         }
-        if let Some(missing) = runtime.weights.iter().find(|w| !file.upstreams.iter().any(|u| u.name == w.upstream)) {
+        if let Some(missing) = runtime
+            .weights
+            .iter()
+            .find(|w| !file.upstreams.iter().any(|u| u.name == w.upstream))
+        {
             dropped.push(format!(
                 "route `{name}`: upstream `{}` is gone from the file; runtime weights dropped",
                 missing.upstream

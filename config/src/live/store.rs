@@ -136,9 +136,10 @@ impl<T: Snapshot> Store<T> {
         let state_path = state_path(&file, config_path);
         let (overrides, notes) = match persist::read(&state_path) {
             Ok(saved) => state::reconcile(&file, &saved),
-            Err(err) if options.discard_state => {
-                (Overrides::default(), vec![format!("discarded unreadable state ({err}) as --discard-state asked")])
-            }
+            Err(err) if options.discard_state => (
+                Overrides::default(),
+                vec![format!("discarded unreadable state ({err}) as --discard-state asked")],
+            ),
             Err(err) => return Err(OpenError::State(err)),
         };
         let store = Store::build_first(file, overrides, Some(config_path.to_owned()), Some(state_path))
@@ -164,11 +165,22 @@ impl<T: Snapshot> Store<T> {
         state_path: Option<PathBuf>,
     ) -> Result<Store<T>, String> {
         let effective = Arc::new(state::apply(&file, &overrides));
-        let live = LiveState { version: 1, published_at: SystemTime::now(), file, overrides, effective };
+        let live = LiveState {
+            version: 1,
+            published_at: SystemTime::now(),
+            file,
+            overrides,
+            effective,
+        };
         let snapshot = T::build(Arc::new(live), None)?;
         Ok(Store {
             current: ArcSwap::from_pointee(snapshot),
-            writer: Mutex::new(Writer { config_path, state_path, events: EventLog::default(), last_reload: None }),
+            writer: Mutex::new(Writer {
+                config_path,
+                state_path,
+                events: EventLog::default(),
+                last_reload: None,
+            }),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
         })
@@ -198,7 +210,12 @@ impl<T: Snapshot> Store<T> {
             Ok(_) => self.reloads_ok.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.reloads_failed.fetch_add(1, Ordering::Relaxed),
         };
-        writer.last_reload = Some(ReloadOutcome { at: SystemTime::now(), trigger: trigger.to_owned(), result: result_for_outcome, notes });
+        writer.last_reload = Some(ReloadOutcome {
+            at: SystemTime::now(),
+            trigger: trigger.to_owned(),
+            result: result_for_outcome,
+            notes,
+        });
         result.map(|(version, _)| version)
     }
 
@@ -208,7 +225,13 @@ impl<T: Snapshot> Store<T> {
         let file = match Config::load(path) {
             Ok(file) => Arc::new(file),
             Err(err) => {
-                writer.events.push(event(None, trigger, "reload", &format!("version {}", old.version), &err.to_string()));
+                writer.events.push(event(
+                    None,
+                    trigger,
+                    "reload",
+                    &format!("version {}", old.version),
+                    &err.to_string(),
+                ));
                 return Err(err.into());
             }
         };
@@ -223,7 +246,9 @@ impl<T: Snapshot> Store<T> {
             after.push_str("; ");
             after.push_str(note);
         }
-        writer.events.push(event(Some(version), trigger, "reload", &before, &after));
+        writer
+            .events
+            .push(event(Some(version), trigger, "reload", &before, &after));
         Ok((version, notes))
     }
 
@@ -240,7 +265,9 @@ impl<T: Snapshot> Store<T> {
         let current = self.current.load_full();
         let old = current.state();
         let Some(file_route) = old.file.routes.iter().find(|r| r.name == route) else {
-            return Err(WriteError::UnknownRoute { route: route.to_owned() });
+            return Err(WriteError::UnknownRoute {
+                route: route.to_owned(),
+            });
         };
         if weights.is_empty() {
             return Err(WriteError::NoWeights);
@@ -253,16 +280,33 @@ impl<T: Snapshot> Store<T> {
             });
         }
         let weights = state::in_layout_order(&file_route.weights, weights);
-        let before = describe(&old.effective.routes.iter().find(|r| r.name == route).map_or(&[][..], |r| &r.weights));
+        let before = describe(
+            old.effective
+                .routes
+                .iter()
+                .find(|r| r.name == route)
+                .map_or(&[][..], |r| &r.weights),
+        );
         let after = describe(&weights);
         let mut overrides = old.overrides.clone();
         overrides.routes.insert(
             route.to_owned(),
-            RuntimeWeights { weights, source, set_at: SystemTime::now(), file_basis: file_route.weights.clone() },
+            RuntimeWeights {
+                weights,
+                source,
+                set_at: SystemTime::now(),
+                file_basis: file_route.weights.clone(),
+            },
         );
         let file = Arc::clone(&old.file);
         let version = self.commit(&mut writer, &current, file, overrides)?;
-        writer.events.push(event(Some(version), who, &format!("weights of route {route} ({})", source.as_str()), &before, &after));
+        writer.events.push(event(
+            Some(version),
+            who,
+            &format!("weights of route {route} ({})", source.as_str()),
+            &before,
+            &after,
+        ));
         Ok(version)
     }
 
@@ -288,27 +332,51 @@ impl<T: Snapshot> Store<T> {
             });
         };
         let mut overrides = old.overrides.clone();
-        let key = DrainedServer { upstream: upstream.to_owned(), server: addr };
+        let key = DrainedServer {
+            upstream: upstream.to_owned(),
+            server: addr,
+        };
         let was = overrides.drained.contains(&key);
         if drained {
             overrides.drained.insert(key);
         } else {
             overrides.drained.remove(&key);
         }
-        let (before, after) = (if was { "drained" } else { "enabled" }, if drained { "drained" } else { "enabled" });
+        let (before, after) = (
+            if was { "drained" } else { "enabled" },
+            if drained { "drained" } else { "enabled" },
+        );
         let file = Arc::clone(&old.file);
         let version = self.commit(&mut writer, &current, file, overrides)?;
-        writer.events.push(event(Some(version), who, &format!("server {server} of {upstream}"), before, after));
+        writer.events.push(event(
+            Some(version),
+            who,
+            &format!("server {server} of {upstream}"),
+            before,
+            after,
+        ));
         Ok(version)
     }
 
     /// Build → persist → publish. Persisting first means nothing live is ever missing from the state file.
-    fn commit(&self, writer: &mut Writer, current: &Arc<T>, file: Arc<Config>, overrides: Overrides) -> Result<u64, WriteError> {
+    fn commit(
+        &self,
+        writer: &mut Writer,
+        current: &Arc<T>,
+        file: Arc<Config>,
+        overrides: Overrides,
+    ) -> Result<u64, WriteError> {
         let old = current.state();
         let version = old.version + 1;
         let effective = Arc::new(state::apply(&file, &overrides));
         let persist_needed = overrides != old.overrides;
-        let live = LiveState { version, published_at: SystemTime::now(), file, overrides, effective };
+        let live = LiveState {
+            version,
+            published_at: SystemTime::now(),
+            file,
+            overrides,
+            effective,
+        };
         let snapshot = T::build(Arc::new(live), Some(current)).map_err(WriteError::Build)?;
         if persist_needed {
             if let Some(path) = &writer.state_path {
@@ -331,7 +399,10 @@ impl<T: Snapshot> Store<T> {
 
     /// Reloads that succeeded and failed since start.
     pub fn reload_counts(&self) -> (u64, u64) {
-        (self.reloads_ok.load(Ordering::Relaxed), self.reloads_failed.load(Ordering::Relaxed))
+        (
+            self.reloads_ok.load(Ordering::Relaxed),
+            self.reloads_failed.load(Ordering::Relaxed),
+        )
     }
 
     /// Where runtime changes are persisted, if anywhere.

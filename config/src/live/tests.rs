@@ -53,7 +53,10 @@ fn open(path: &Path) -> Store<Recorded> {
 }
 
 fn w(upstream: &str, weight: u32) -> Weight {
-    Weight { upstream: upstream.into(), weight }
+    Weight {
+        upstream: upstream.into(),
+        weight,
+    }
 }
 
 fn weights_of(store: &Store<Recorded>, route: &str) -> Vec<(String, u32)> {
@@ -72,13 +75,18 @@ fn set_weights_publishes_persists_and_marks_admin() {
     let store = open(&path);
     assert_eq!(store.state().version, 1);
     // JSON objects arrive in any order; the layout order stays the file's.
-    let v = store.set_weights("web", vec![w("canary", 20), w("blue", 80)], WeightSource::Admin, "test").unwrap();
+    let v = store
+        .set_weights("web", vec![w("canary", 20), w("blue", 80)], WeightSource::Admin, "test")
+        .unwrap();
     assert_eq!(v, 2);
     assert_eq!(weights_of(&store, "web"), pairs(&[("blue", 80), ("canary", 20)]));
     assert_eq!(store.state().weight_origin("web").0, WeightSource::Admin);
     assert_eq!(store.state().weight_origin("api").0, WeightSource::File);
     let saved = fs::read_to_string(store.state_path().unwrap()).unwrap();
-    assert!(saved.contains("\"admin\"") && saved.contains("\"weight\": 80"), "{saved}");
+    assert!(
+        saved.contains("\"admin\"") && saved.contains("\"weight\": 80"),
+        "{saved}"
+    );
     let events = store.events(10);
     assert_eq!(events.last().unwrap().before, "blue=90 canary=10");
     assert_eq!(events.last().unwrap().after, "blue=80 canary=20");
@@ -88,7 +96,9 @@ fn set_weights_publishes_persists_and_marks_admin() {
 fn all_zero_weights_are_allowed_at_run_time() {
     let (_dir, path) = setup(&config_text(90, 10, "60s"));
     let store = open(&path);
-    store.set_weights("web", vec![w("blue", 0), w("canary", 0)], WeightSource::Admin, "test").unwrap();
+    store
+        .set_weights("web", vec![w("blue", 0), w("canary", 0)], WeightSource::Admin, "test")
+        .unwrap();
     assert_eq!(weights_of(&store, "web"), pairs(&[("blue", 0), ("canary", 0)]));
 }
 
@@ -96,9 +106,13 @@ fn all_zero_weights_are_allowed_at_run_time() {
 fn refused_changes_leave_state_alone() {
     let (_dir, path) = setup(&config_text(90, 10, "60s"));
     let store = open(&path);
-    let err = store.set_weights("wbe", vec![w("blue", 1)], WeightSource::Admin, "t").unwrap_err();
+    let err = store
+        .set_weights("wbe", vec![w("blue", 1)], WeightSource::Admin, "t")
+        .unwrap_err();
     assert!(matches!(err, WriteError::UnknownRoute { .. }), "{err}");
-    let err = store.set_weights("web", vec![w("bleu", 1)], WeightSource::Admin, "t").unwrap_err();
+    let err = store
+        .set_weights("web", vec![w("bleu", 1)], WeightSource::Admin, "t")
+        .unwrap_err();
     assert_eq!(err.to_string(), "unknown upstream `bleu`; did you mean `blue`?");
     let err = store.set_weights("web", vec![], WeightSource::Admin, "t").unwrap_err();
     assert!(matches!(err, WriteError::NoWeights));
@@ -112,7 +126,9 @@ fn refused_changes_leave_state_alone() {
 fn unrelated_file_edit_keeps_runtime_weights_and_a_weight_edit_wins() {
     let (_dir, path) = setup(&config_text(90, 10, "60s"));
     let store = open(&path);
-    store.set_weights("web", vec![w("blue", 50), w("canary", 50)], WeightSource::Admin, "t").unwrap();
+    store
+        .set_weights("web", vec![w("blue", 50), w("canary", 50)], WeightSource::Admin, "t")
+        .unwrap();
     fs::write(&path, config_text(90, 10, "30s")).unwrap();
     store.reload("test").unwrap();
     assert_eq!(weights_of(&store, "web"), pairs(&[("blue", 50), ("canary", 50)]));
@@ -123,16 +139,26 @@ fn unrelated_file_edit_keeps_runtime_weights_and_a_weight_edit_wins() {
     assert_eq!(store.state().weight_origin("web").0, WeightSource::File);
     let outcome = store.last_reload().unwrap();
     assert_eq!(outcome.result, Ok(reloaded));
-    assert!(outcome.notes.iter().any(|n| n.contains("file's weights win")), "{outcome:?}");
+    assert!(
+        outcome.notes.iter().any(|n| n.contains("file's weights win")),
+        "{outcome:?}"
+    );
 }
 
 #[test]
 fn invalid_reload_keeps_the_last_good_config_and_says_where() {
     let (_dir, path) = setup(&config_text(90, 10, "60s"));
     let store = open(&path);
-    fs::write(&path, config_text(90, 10, "60s").replace("path_prefix = \"/api\"", "path_prefix = \"api\"")).unwrap();
+    fs::write(
+        &path,
+        config_text(90, 10, "60s").replace("path_prefix = \"/api\"", "path_prefix = \"api\""),
+    )
+    .unwrap();
     let err = store.reload("test").unwrap_err().to_string();
-    assert!(err.contains("sluice.toml:13:") && err.contains("routes[1].path_prefix"), "{err}");
+    assert!(
+        err.contains("sluice.toml:13:") && err.contains("routes[1].path_prefix"),
+        "{err}"
+    );
     assert_eq!(store.state().version, 1);
     assert_eq!(store.reload_counts(), (0, 1));
     let outcome = store.last_reload().unwrap();
@@ -144,7 +170,14 @@ fn restart_applies_saved_state_over_the_file() {
     let (_dir, path) = setup(&config_text(90, 10, "60s"));
     {
         let store = open(&path);
-        store.set_weights("web", vec![w("blue", 0), w("canary", 100)], WeightSource::Controller, "t").unwrap();
+        store
+            .set_weights(
+                "web",
+                vec![w("blue", 0), w("canary", 100)],
+                WeightSource::Controller,
+                "t",
+            )
+            .unwrap();
         store.set_drained("blue", "127.0.0.1:9102", true, "t").unwrap();
     }
     let store = open(&path);
@@ -158,7 +191,9 @@ fn restart_applies_saved_state_over_the_file() {
 #[test]
 fn file_weights_changed_while_stopped_win_on_start() {
     let (_dir, path) = setup(&config_text(90, 10, "60s"));
-    open(&path).set_weights("web", vec![w("blue", 50), w("canary", 50)], WeightSource::Admin, "t").unwrap();
+    open(&path)
+        .set_weights("web", vec![w("blue", 50), w("canary", 50)], WeightSource::Admin, "t")
+        .unwrap();
     fs::write(&path, config_text(80, 20, "60s")).unwrap();
     assert_eq!(weights_of(&open(&path), "web"), pairs(&[("blue", 80), ("canary", 20)]));
 }
@@ -167,8 +202,13 @@ fn file_weights_changed_while_stopped_win_on_start() {
 fn unreadable_state_stops_startup_unless_discarded() {
     let (dir, path) = setup(&config_text(90, 10, "60s"));
     fs::write(dir.path().join("sluice.state.json"), "{ torn").unwrap();
-    let err = Store::<Recorded>::open(&path, &OpenOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("sluice.state.json") && err.contains("--discard-state"), "{err}");
+    let err = Store::<Recorded>::open(&path, &OpenOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sluice.state.json") && err.contains("--discard-state"),
+        "{err}"
+    );
     let store = Store::<Recorded>::open(&path, &OpenOptions { discard_state: true }).unwrap();
     assert_eq!(weights_of(&store, "web"), pairs(&[("blue", 90), ("canary", 10)]));
 }
@@ -180,7 +220,9 @@ fn a_change_that_cannot_be_persisted_is_not_applied() {
     // A directory where the state file should go: the rename fails.
     fs::create_dir(dir.path().join("sluice.state.json")).unwrap();
     fs::write(dir.path().join("sluice.state.json").join("x"), "").unwrap();
-    let err = store.set_weights("web", vec![w("blue", 1)], WeightSource::Admin, "t").unwrap_err();
+    let err = store
+        .set_weights("web", vec![w("blue", 1)], WeightSource::Admin, "t")
+        .unwrap_err();
     assert!(matches!(err, WriteError::Persist(_)), "{err}");
     assert_eq!(store.state().version, 1);
     assert_eq!(weights_of(&store, "web"), pairs(&[("blue", 90), ("canary", 10)]));
@@ -195,7 +237,9 @@ fn versions_only_grow() {
         let v = if i % 3 == 0 {
             store.reload("t").unwrap()
         } else {
-            store.set_weights("web", vec![w("blue", i), w("canary", 1)], WeightSource::Admin, "t").unwrap()
+            store
+                .set_weights("web", vec![w("blue", i), w("canary", 1)], WeightSource::Admin, "t")
+                .unwrap()
         };
         assert!(v > last);
         last = v;

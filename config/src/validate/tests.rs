@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use super::*;
 
+mod sticky;
+
 const LISTEN: &str = "[listen]\nhttp = [\"127.0.0.1:8080\"]\n";
 const UPSTREAMS: &str = "[upstreams.blue]\nservers = [\"127.0.0.1:9101\"]\n\n\
                          [upstreams.canary]\nservers = [\"127.0.0.1:9102\", \"127.0.0.1:9103\"]\n";

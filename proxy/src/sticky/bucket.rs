@@ -81,21 +81,35 @@ impl Layout {
             let mut bottom = 0u16;
             for v in (1..shares.len()).step_by(2) {
                 let end = bottom + share(v);
-                segments.push(Segment { start: bottom, end, version: v });
+                segments.push(Segment {
+                    start: bottom,
+                    end,
+                    version: v,
+                });
                 bottom = end;
             }
             let mut top_side = Vec::with_capacity(shares.len() / 2);
             let mut top = BUCKETS;
             for v in (2..shares.len()).step_by(2) {
                 let start = top - share(v);
-                top_side.push(Segment { start, end: top, version: v });
+                top_side.push(Segment {
+                    start,
+                    end: top,
+                    version: v,
+                });
                 top = start;
             }
-            segments.push(Segment { start: bottom, end: top, version: 0 });
+            segments.push(Segment {
+                start: bottom,
+                end: top,
+                version: 0,
+            });
             segments.extend(top_side.into_iter().rev());
             segments.retain(|s| s.start < s.end);
         }
-        Self { segments: segments.into_boxed_slice() }
+        Self {
+            segments: segments.into_boxed_slice(),
+        }
     }
 
     /// The version that owns `bucket`; `None` if every share is 0 (or `bucket` is out of range).
@@ -176,7 +190,13 @@ mod tests {
         let layout = Layout::new(&[6000, 1000, 1000, 1000, 1000]);
         assert_eq!(
             layout.ranges(),
-            vec![(1, 0..1000), (3, 1000..2000), (0, 2000..8000), (4, 8000..9000), (2, 9000..10_000)]
+            vec![
+                (1, 0..1000),
+                (3, 1000..2000),
+                (0, 2000..8000),
+                (4, 8000..9000),
+                (2, 9000..10_000)
+            ]
         );
     }
 
@@ -219,14 +239,22 @@ mod tests {
     #[test]
     fn canary_ramp_keeps_users_sticky() {
         let seed = salt_seed("checkout");
-        let users: Vec<u16> = (0..10_000).map(|i| bucket(format!("user-{i}").as_bytes(), seed)).collect();
+        let users: Vec<u16> = (0..10_000)
+            .map(|i| bucket(format!("user-{i}").as_bytes(), seed))
+            .collect();
         let assign = |weights: &[u32]| -> Vec<usize> {
             let layout = Layout::new(&shares(weights));
-            users.iter().map(|&b| layout.version_for(b).expect("weights are not all 0")).collect()
+            users
+                .iter()
+                .map(|&b| layout.version_for(b).expect("weights are not all 0"))
+                .collect()
         };
         let at_5 = assign(&[95, 5]);
         let canary_5 = at_5.iter().filter(|&&v| v == 1).count();
-        assert!((450..=550).contains(&canary_5), "{canary_5} of 10000 users on the canary at 5 %");
+        assert!(
+            (450..=550).contains(&canary_5),
+            "{canary_5} of 10000 users on the canary at 5 %"
+        );
 
         let at_25 = assign(&[75, 25]);
         let blue_5 = 10_000 - canary_5;
@@ -238,7 +266,11 @@ mod tests {
         assert!((0.20..0.22).contains(&moved), "{moved:.4} of blue users moved");
 
         assert!(assign(&[100, 0]).iter().all(|&v| v == 0));
-        assert_eq!(assign(&[95, 5]), at_5, "back at 5 % exactly the original canary users return");
+        assert_eq!(
+            assign(&[95, 5]),
+            at_5,
+            "back at 5 % exactly the original canary users return"
+        );
     }
 
     fn weights(n: usize) -> impl Strategy<Value = Vec<u32>> {

@@ -1,0 +1,143 @@
+//! Watching the config file for edits, the way files really change in production.
+//!
+//! Editors save by writing a temp file and renaming it over the original, and Kubernetes swaps a ConfigMap by
+//! re-pointing the `..data` symlink: both replace the file's inode, which a watch on the file itself would lose.
+//! So the parent directory is watched, events are debounced, and the change callback runs only when the file's
+//! bytes (read through any symlinks) differ from the last ones seen.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash as _, Hasher as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+
+/// Keeps the watch alive; dropping it stops watching.
+pub struct FileWatcher {
+    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+}
+
+impl std::fmt::Debug for FileWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileWatcher").finish_non_exhaustive()
+    }
+}
+
+/// The watch could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot watch {dir} for changes to the config file: {source}")]
+pub struct WatchError {
+    dir: PathBuf,
+    source: notify::Error,
+}
+
+/// Calls `on_change` (on the watcher's thread) after `path`'s content changes, at most once per `debounce`.
+pub fn watch_file(
+    path: &Path,
+    debounce: Duration,
+    mut on_change: impl FnMut() + Send + 'static,
+) -> Result<FileWatcher, WatchError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file = path.to_path_buf();
+    let mut last = fingerprint(&file);
+    let handler = move |result: DebounceEventResult| {
+        if result.is_err() {
+            // The watcher lost events (e.g. queue overflow); the content check below still catches a change.
+        }
+        let now = fingerprint(&file);
+        // A file caught mid-replace (missing for a moment) is not a change; the next event brings the new one.
+        if now.is_some() && now != last {
+            last = now;
+            on_change();
+        }
+    };
+    let error = |source| WatchError {
+        dir: dir.clone(),
+        source,
+    };
+    let mut debouncer = new_debouncer(debounce, None, handler).map_err(error)?;
+    debouncer.watch(&dir, RecursiveMode::NonRecursive).map_err(error)?;
+    Ok(FileWatcher { _debouncer: debouncer })
+}
+
+fn fingerprint(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use super::*;
+
+    fn wait_for(count: &AtomicUsize, n: usize) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if count.load(Ordering::SeqCst) >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn watched(path: &Path) -> (FileWatcher, Arc<AtomicUsize>) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        let watcher = watch_file(path, Duration::from_millis(50), move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        (watcher, count)
+    }
+
+    #[test]
+    fn rename_over_the_file_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sluice.toml");
+        std::fs::write(&path, "a").unwrap();
+        let (_w, count) = watched(&path);
+        let temp = dir.path().join(".sluice.toml.swp");
+        std::fs::write(&temp, "b").unwrap();
+        std::fs::rename(&temp, &path).unwrap();
+        assert!(wait_for(&count, 1), "no change seen after an atomic rename");
+    }
+
+    #[test]
+    fn symlink_swap_like_a_configmap_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("v1")).unwrap();
+        std::fs::create_dir(dir.path().join("v2")).unwrap();
+        std::fs::write(dir.path().join("v1/sluice.toml"), "a").unwrap();
+        std::fs::write(dir.path().join("v2/sluice.toml"), "b").unwrap();
+        std::os::unix::fs::symlink("v1", dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/sluice.toml", dir.path().join("sluice.toml")).unwrap();
+        let (_w, count) = watched(&dir.path().join("sluice.toml"));
+        std::os::unix::fs::symlink("v2", dir.path().join("..data_tmp")).unwrap();
+        std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).unwrap();
+        assert!(wait_for(&count, 1), "no change seen after a ..data symlink swap");
+    }
+
+    #[test]
+    fn unchanged_content_is_not_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sluice.toml");
+        std::fs::write(&path, "same").unwrap();
+        let (_w, count) = watched(&path);
+        std::fs::write(&path, "same").unwrap();
+        std::fs::write(dir.path().join("other.txt"), "x").unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(count.load(Ordering::SeqCst), 0);
+        std::fs::write(&path, "changed").unwrap();
+        assert!(wait_for(&count, 1));
+    }
+}
