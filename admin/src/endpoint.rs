@@ -50,14 +50,14 @@ pub(crate) async fn weights(
     })
     .await?;
     tracing::info!(route, version, "admin api set weights");
-    let live = admin.store().state();
+    let table = admin.store().load();
     // A reload that removed the route may have landed in between.
-    let Some(found) = live.effective.routes.iter().find(|r| r.name == route) else {
+    let Some(found) = table.config().routes.iter().find(|r| r.name == route) else {
         return Err(ApiError::Conflict(format!(
             "route `{route}` was removed by a reload after the change"
         )));
     };
-    let mut body = view::route(&live, found);
+    let mut body = view::route(&table, found);
     body["version"] = json!(version);
     Ok(reply::json(StatusCode::OK, &body))
 }

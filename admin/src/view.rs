@@ -3,15 +3,17 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use sluice_config::{Event, HostPattern, LiveState, ReloadOutcome, Route, Store, percent, shares};
+use sluice_config::{Event, HostPattern, ReloadOutcome, Route, Snapshot as _, Store, percent, shares};
 use sluice_proxy::Table;
 
 /// `GET /api/v1/state`.
 pub(crate) fn state(store: &Store<Table>) -> Value {
-    let live = store.state();
+    // One snapshot: the routes, their bucket ranges and the version all come from the same table.
+    let table = store.load();
+    let live = table.state();
     let (ok, failed) = store.reload_counts();
     let path = |p: Option<std::path::PathBuf>| p.map(|p| p.display().to_string());
-    let routes: Vec<Value> = live.effective.routes.iter().map(|r| route(&live, r)).collect();
+    let routes: Vec<Value> = live.effective.routes.iter().map(|r| route(&table, r)).collect();
     let upstreams: Vec<Value> = live
         .effective
         .upstreams
@@ -46,7 +48,8 @@ pub(crate) fn state(store: &Store<Table>) -> Value {
 }
 
 /// One route as in `state.routes[]`.
-pub(crate) fn route(live: &LiveState, route: &Route) -> Value {
+pub(crate) fn route(table: &Table, route: &Route) -> Value {
+    let live = table.state();
     let raw: Vec<u32> = route.weights.iter().map(|w| w.weight).collect();
     let weights: Vec<Value> = route
         .weights
@@ -68,6 +71,13 @@ pub(crate) fn route(live: &LiveState, route: &Route) -> Value {
         "weights": weights,
         "weights_source": source.as_str(),
         "weights_set_at": set_at.map(time),
+        // Sticky routes: which of the 10,000 buckets each version holds (`from` inclusive, `to` exclusive).
+        "buckets": table.route(&route.name).and_then(|r| r.bucket_ranges()).map(|ranges| {
+            ranges
+                .into_iter()
+                .map(|(upstream, range)| json!({ "upstream": upstream, "from": range.start, "to": range.end }))
+                .collect::<Vec<Value>>()
+        }),
     })
 }
 

@@ -108,6 +108,19 @@ async fn ramping_the_canary_moves_only_the_users_it_must() {
     admin
         .set_weights("web", serde_json::json!({"blue": 75, "canary": 25}))
         .await;
+    // The state endpoint shows the layout: canary holds the bottom quarter of the buckets, blue the rest.
+    let state = admin.state().await;
+    let web = state["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "web")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        web["buckets"],
+        serde_json::json!([{"upstream": "canary", "from": 0, "to": 2500}, {"upstream": "blue", "from": 2500, "to": 10000}])
+    );
     let at_25 = versions(&client, 0..10_000).await;
     let pairs = || at_5.iter().zip(&at_25);
     let back_to_blue = pairs().filter(|(a, b)| *a == "canary" && *b == "blue").count();
