@@ -89,6 +89,7 @@ async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode
         println!("sluice listening on http://{local}");
     }
     let signals = tokio::spawn(signals(Arc::clone(&store), stop_tx));
+    let health = tokio::spawn(sluice_proxy::supervise_health(Arc::clone(&store)));
 
     let proxy = Proxy::new(Arc::clone(&store));
     let timeouts = config.timeouts.clone();
@@ -106,6 +107,7 @@ async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode
         }
     }
     signals.abort();
+    health.abort();
     if let Some(task) = admin_task {
         let _ = task.await;
     }

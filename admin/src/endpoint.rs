@@ -11,7 +11,7 @@ use sluice_config::{Weight, WeightSource, WriteError};
 
 use crate::error::{ApiError, Call};
 use crate::server::AdminState;
-use crate::{reply, view};
+use crate::{metrics, reply, stats, view};
 
 /// Events listed when no `limit` is given.
 const EVENTS_DEFAULT: usize = 100;
@@ -20,6 +20,25 @@ const EVENTS_MAX: usize = 256;
 
 pub(crate) fn state(admin: &AdminState) -> Response<Full<Bytes>> {
     reply::json(StatusCode::OK, &view::state(admin.store()))
+}
+
+pub(crate) fn metrics(admin: &AdminState) -> Result<Response<Full<Bytes>>, ApiError> {
+    Ok(reply::exposition(metrics::exposition(admin.store())?))
+}
+
+pub(crate) fn stats(admin: &AdminState, route: &str, query: Option<&str>) -> Result<Response<Full<Bytes>>, ApiError> {
+    let table = admin.store().load();
+    let Some(found) = table.config().routes.iter().find(|r| r.name == route) else {
+        return Err(ApiError::NotFound(format!("unknown route `{route}`")));
+    };
+    let window = stats::window(query)?;
+    let now = table.telemetry().now_secs();
+    let body = json!({
+        "route": route,
+        "window_s": window.as_secs(),
+        "versions": stats::route(&table, found, now, window),
+    });
+    Ok(reply::json(StatusCode::OK, &body))
 }
 
 pub(crate) fn events(admin: &AdminState, query: Option<&str>) -> Result<Response<Full<Bytes>>, ApiError> {

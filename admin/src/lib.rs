@@ -4,13 +4,16 @@
 //! [`sluice_config::Store`]. Reads (`GET`) are open; changes (`PUT`, `POST`) need the bearer token when one is
 //! configured.
 
+pub mod analysis;
 mod auth;
 mod body;
 mod endpoint;
 mod error;
+mod metrics;
 mod reply;
 mod router;
 mod server;
+mod stats;
 mod view;
 
 #[cfg(test)]

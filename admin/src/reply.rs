@@ -12,6 +12,11 @@ pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response<Fu
     respond(status, "application/json", body)
 }
 
+/// A Prometheus text exposition.
+pub(crate) fn exposition(body: Vec<u8>) -> Response<Full<Bytes>> {
+    respond(StatusCode::OK, prometheus::TEXT_FORMAT, body)
+}
+
 /// A plain-text response.
 pub(crate) fn text(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
     respond(status, "text/plain; charset=utf-8", text.as_bytes().to_vec())

@@ -17,10 +17,14 @@ use crate::{body, endpoint, reply};
 #[derive(Debug, PartialEq, Eq)]
 enum Endpoint {
     Healthz,
+    Metrics,
     State,
     Events,
     Reload,
     Weights {
+        route: String,
+    },
+    Stats {
         route: String,
     },
     Server {
@@ -53,7 +57,9 @@ where
 {
     let endpoint = Endpoint::parse(req.uri().path())?;
     let (read_only, allow) = match endpoint {
-        Endpoint::Healthz | Endpoint::State | Endpoint::Events => (true, "GET, HEAD"),
+        Endpoint::Healthz | Endpoint::Metrics | Endpoint::State | Endpoint::Events | Endpoint::Stats { .. } => {
+            (true, "GET, HEAD")
+        }
         Endpoint::Weights { .. } => (false, "PUT"),
         Endpoint::Reload | Endpoint::Server { .. } => (false, "POST"),
     };
@@ -67,11 +73,14 @@ where
         return Err(ApiError::MethodNotAllowed { allow });
     }
     if read_only {
-        return Ok(match endpoint {
-            Endpoint::Healthz => reply::text(StatusCode::OK, "ok\n"),
-            Endpoint::Events => endpoint::events(admin, req.uri().query())?,
-            _ => endpoint::state(admin),
-        });
+        let query = req.uri().query();
+        return match endpoint {
+            Endpoint::Healthz => Ok(reply::text(StatusCode::OK, "ok\n")),
+            Endpoint::Metrics => endpoint::metrics(admin),
+            Endpoint::Events => endpoint::events(admin, query),
+            Endpoint::Stats { route } => endpoint::stats(admin, &route, query),
+            _ => Ok(endpoint::state(admin)),
+        };
     }
     admin.authorize(req.headers())?;
     let who = format!("admin api {peer}");
@@ -91,8 +100,10 @@ where
 impl Endpoint {
     fn parse(path: &str) -> Result<Endpoint, ApiError> {
         let not_found = || ApiError::NotFound(format!("no such path `{path}`; the admin API is under /api/v1/"));
-        if path == "/healthz" {
-            return Ok(Endpoint::Healthz);
+        match path {
+            "/healthz" => return Ok(Endpoint::Healthz),
+            "/metrics" => return Ok(Endpoint::Metrics),
+            _ => {}
         }
         let Some(rest) = path.strip_prefix("/api/v1/") else {
             return Err(not_found());
@@ -103,6 +114,9 @@ impl Endpoint {
             ["events"] => Endpoint::Events,
             ["reload"] => Endpoint::Reload,
             ["routes", route, "weights"] => Endpoint::Weights {
+                route: name(route, "route")?,
+            },
+            ["routes", route, "stats"] => Endpoint::Stats {
                 route: name(route, "route")?,
             },
             ["upstreams", upstream, "servers", server, action @ ("drain" | "enable")] => Endpoint::Server {
@@ -139,8 +153,8 @@ fn server_addr(segment: &str) -> Result<String, ApiError> {
     Ok(text.to_ascii_lowercase())
 }
 
-/// Percent-decodes one path segment.
-fn decode(segment: &str) -> Result<String, ApiError> {
+/// Percent-decodes one path segment or query value.
+pub(crate) fn decode(segment: &str) -> Result<String, ApiError> {
     let bad = || ApiError::BadRequest(format!("path segment `{segment}` is not valid percent-encoded UTF-8"));
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -177,6 +191,11 @@ mod tests {
     fn paths() {
         assert_eq!(Endpoint::parse("/healthz").unwrap(), Endpoint::Healthz);
         assert_eq!(Endpoint::parse("/api/v1/state").unwrap(), Endpoint::State);
+        assert_eq!(Endpoint::parse("/metrics").unwrap(), Endpoint::Metrics);
+        assert_eq!(
+            Endpoint::parse("/api/v1/routes/web/stats").unwrap(),
+            Endpoint::Stats { route: "web".into() }
+        );
         assert_eq!(
             Endpoint::parse("/api/v1/routes/web-2_b/weights").unwrap(),
             Endpoint::Weights {

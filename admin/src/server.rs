@@ -25,8 +25,9 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// What the admin API serves: the live store and the token changes need.
 ///
-/// Reads (`GET /healthz`, `/api/v1/state`, `/api/v1/events`) are open to anyone who can reach the listener: they
-/// show weights, server addresses and file paths, never the token. Changes (`PUT`, `POST`) need
+/// Reads (`GET /healthz`, `/metrics`, `/api/v1/state`, `/api/v1/events`, `/api/v1/routes/{route}/stats`) are open
+/// to anyone who can reach the listener: they show weights, traffic, server addresses and file paths, never the
+/// token. Changes (`PUT`, `POST`) need
 /// `Authorization: Bearer <token>` when a token is set; without one (allowed by the config only on a loopback
 /// listener) they are open too.
 #[derive(Debug)]

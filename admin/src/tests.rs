@@ -11,12 +11,15 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use sluice_config::{OpenOptions, Store};
+use sluice_proxy::Table;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::{AdminState, serve};
+
+mod telemetry;
 
 const TOKEN: &str = "s3cret-token";
 
@@ -40,6 +43,7 @@ weights = { blue = 1 }
 struct Admin {
     addr: SocketAddr,
     config: PathBuf,
+    store: Arc<Store<Table>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -72,13 +76,14 @@ async fn start(token: Option<&str>) -> Admin {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let admin = Arc::new(AdminState::new(store, token.map(str::to_owned)));
+    let admin = Arc::new(AdminState::new(Arc::clone(&store), token.map(str::to_owned)));
     let task = tokio::spawn(serve(listener, admin, async {
         let _ = stopped.await;
     }));
     Admin {
         addr,
         config,
+        store,
         stop: Some(stop),
         task,
         _dir: dir,

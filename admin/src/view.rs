@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 use sluice_config::{Event, HostPattern, ReloadOutcome, Route, Snapshot as _, Store, percent, shares};
 use sluice_proxy::Table;
 
+use crate::stats;
+
 /// `GET /api/v1/state`.
 pub(crate) fn state(store: &Store<Table>) -> Value {
     // One snapshot: the routes, their bucket ranges and the version all come from the same table.
@@ -24,11 +26,7 @@ pub(crate) fn state(store: &Store<Table>) -> Value {
                 .iter()
                 .map(|s| {
                     let addr = s.to_string();
-                    let state = if live.is_drained(&u.name, &addr) {
-                        "drained"
-                    } else {
-                        "active"
-                    };
+                    let state = table.server_state(&u.name, &addr).unwrap_or("active");
                     json!({ "addr": addr, "state": state })
                 })
                 .collect();
@@ -47,9 +45,10 @@ pub(crate) fn state(store: &Store<Table>) -> Value {
     })
 }
 
-/// One route as in `state.routes[]`.
+/// One route as in `state.routes[]`, with its versions' stats over the last [`stats::DEFAULT_WINDOW`].
 pub(crate) fn route(table: &Table, route: &Route) -> Value {
     let live = table.state();
+    let now = table.telemetry().now_secs();
     let raw: Vec<u32> = route.weights.iter().map(|w| w.weight).collect();
     let weights: Vec<Value> = route
         .weights
@@ -78,6 +77,7 @@ pub(crate) fn route(table: &Table, route: &Route) -> Value {
                 .map(|(upstream, range)| json!({ "upstream": upstream, "from": range.start, "to": range.end }))
                 .collect::<Vec<Value>>()
         }),
+        "stats": stats::route(table, route, now, stats::DEFAULT_WINDOW),
     })
 }
 

@@ -21,6 +21,8 @@ pub(crate) struct File {
     #[serde(default)]
     pub(crate) timeouts: TimeoutsFile,
     pub(crate) admin: Option<Spanned<AdminFile>>,
+    #[serde(default)]
+    pub(crate) limits: LimitsFile,
 }
 
 /// `[listen]`.
@@ -35,6 +37,33 @@ pub(crate) struct ListenFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpstreamFile {
     pub(crate) servers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) health: Option<Spanned<HealthFile>>,
+    #[serde(default)]
+    pub(crate) outlier: OutlierFile,
+}
+
+// Counts and percentages below are signed so that a negative one gets sluice's message rather than serde's
+// "expected u32", as for weights.
+
+/// `[upstreams.NAME.health]`: durations as written, parsed in `validate/resilience.rs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HealthFile {
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) interval: Option<Spanned<String>>,
+    pub(crate) timeout: Option<Spanned<String>>,
+    pub(crate) healthy: Option<Spanned<i64>>,
+    pub(crate) unhealthy: Option<Spanned<i64>>,
+}
+
+/// `[upstreams.NAME.outlier]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OutlierFile {
+    pub(crate) consecutive_failures: Option<Spanned<i64>>,
+    pub(crate) base_ejection: Option<Spanned<String>>,
+    pub(crate) max_ejection: Option<Spanned<String>>,
+    pub(crate) max_ejected_percent: Option<Spanned<i64>>,
 }
 
 /// One `[[routes]]` entry.
@@ -49,6 +78,17 @@ pub(crate) struct RouteFile {
     pub(crate) sticky: Option<Spanned<StickyFile>>,
     #[serde(rename = "match")]
     pub(crate) matches: Option<Spanned<Vec<Spanned<MatchFile>>>>,
+    pub(crate) fallback: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) retry: RetryFile,
+}
+
+/// `[routes.retry]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetryFile {
+    pub(crate) attempts: Option<Spanned<i64>>,
+    pub(crate) budget_percent: Option<Spanned<i64>>,
 }
 
 /// `[routes.sticky]`.
@@ -108,10 +148,21 @@ pub(crate) struct AdminFile {
     pub(crate) state_file: Option<Spanned<String>>,
 }
 
+/// `[limits]`: what a client may send.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsFile {
+    pub(crate) header_timeout: Option<Spanned<String>>,
+    pub(crate) max_header_bytes: Option<Spanned<i64>>,
+    pub(crate) max_body_bytes: Option<Spanned<i64>>,
+}
+
 /// What a value at `key_path` should look like, for type errors; `None` when the path is not a known key.
 pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
     let hint = match shape(key_path).as_str() {
-        "" => "tables `[listen]`, `[upstreams.NAME]`, `[[routes]]`, `[runtime]`, `[timeouts]` and `[admin]`",
+        "" => {
+            "tables `[listen]`, `[upstreams.NAME]`, `[[routes]]`, `[runtime]`, `[timeouts]`, `[admin]` and `[limits]`"
+        }
         "admin" => "a table with `listen` and optionally `token_file` and `state_file`",
         "admin.listen" => "a socket address string, e.g. `\"127.0.0.1:9901\"`",
         "admin.token_file" | "admin.state_file" => "a file path string, relative to the config file's directory",
@@ -119,11 +170,25 @@ pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
         "listen.http" => "a list of socket addresses, e.g. `[\"127.0.0.1:8080\"]`",
         "listen.http[]" => "a socket address string, e.g. `\"127.0.0.1:8080\"`",
         "upstreams" => "tables `[upstreams.NAME]`",
-        "upstreams.*" => "a table with `servers = [\"host:port\", ...]`",
+        "upstreams.*" => "a table with `servers = [\"host:port\", ...]` and optionally `health` and `outlier`",
         "upstreams.*.servers" => "a list of `\"host:port\"` strings",
         "upstreams.*.servers[]" => "a `\"host:port\"` string, e.g. `\"127.0.0.1:9101\"`",
+        "upstreams.*.health" => {
+            "a table `[upstreams.NAME.health]` with `path`, `interval`, `timeout`, `healthy` and `unhealthy`"
+        }
+        "upstreams.*.health.path" => "a path string starting with `/`, e.g. `\"/healthz\"`",
+        "upstreams.*.health.healthy" | "upstreams.*.health.unhealthy" => "an integer of at least 1",
+        "upstreams.*.outlier" => {
+            "a table `[upstreams.NAME.outlier]` with `consecutive_failures`, `base_ejection`, `max_ejection` and \
+             `max_ejected_percent`"
+        }
+        "upstreams.*.outlier.consecutive_failures" => "an integer of at least 1",
+        "upstreams.*.outlier.max_ejected_percent" => "an integer from 0 to 100",
         "routes" => "an array of tables, written `[[routes]]`",
-        "routes[]" => "a table with `name`, `weights` and optionally `hosts`, `path_prefix`, `sticky` and `match`",
+        "routes[]" => {
+            "a table with `name`, `weights` and optionally `hosts`, `path_prefix`, `sticky`, `match`, `fallback` and \
+             `retry`"
+        }
         "routes[].name" => "a string of `a-z`, `0-9`, `_` and `-`",
         "routes[].hosts" => "a list of host patterns, e.g. `[\"example.com\", \"*.example.com\"]`",
         "routes[].hosts[]" => "a host pattern string: `\"*\"`, `\"example.com\"` or `\"*.example.com\"`",
@@ -151,12 +216,25 @@ pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
             "a regex string, e.g. `\"^(alpha|beta)$\"`"
         }
         "routes[].match[].version" => "the name of an upstream, e.g. `\"canary\"`",
+        "routes[].fallback" => "the name of an upstream, e.g. `\"blue\"`",
+        "routes[].retry" => "a table `[routes.retry]` with `attempts` and `budget_percent`",
+        "routes[].retry.attempts" => "an integer from 0 to 3",
+        "routes[].retry.budget_percent" => "an integer from 0 to 100",
         "runtime" => "a table with `workers`",
         "runtime.workers" => "an integer of at least 1",
         "timeouts" => "a table of durations",
-        "timeouts.connect" | "timeouts.response_header" | "timeouts.idle" | "timeouts.drain" => {
-            "a duration string, e.g. `\"250ms\"`, `\"5s\"`, `\"1m30s\"`"
-        }
+        "timeouts.connect"
+        | "timeouts.response_header"
+        | "timeouts.idle"
+        | "timeouts.drain"
+        | "upstreams.*.health.interval"
+        | "upstreams.*.health.timeout"
+        | "upstreams.*.outlier.base_ejection"
+        | "upstreams.*.outlier.max_ejection"
+        | "limits.header_timeout" => "a duration string, e.g. `\"250ms\"`, `\"5s\"`, `\"1m30s\"`",
+        "limits" => "a table with `header_timeout`, `max_header_bytes` and `max_body_bytes`",
+        "limits.max_header_bytes" => "an integer from 1024 to 1048576",
+        "limits.max_body_bytes" => "an integer of at least 1",
         _ => return None,
     };
     Some(hint)
@@ -197,5 +275,10 @@ mod tests {
         assert_eq!(shape("upstreams.blue.servers[1]"), "upstreams.*.servers[]");
         assert_eq!(expected_at("routes[0].weights.canary"), Some("a non-negative integer"));
         assert_eq!(expected_at("nonsense.key"), None);
+        assert_eq!(shape("upstreams.canary.health.interval"), "upstreams.*.health.interval");
+        assert_eq!(
+            expected_at("upstreams.canary.outlier.max_ejected_percent"),
+            Some("an integer from 0 to 100")
+        );
     }
 }

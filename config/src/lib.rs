@@ -11,6 +11,7 @@ mod file;
 mod key_path;
 mod live;
 mod model;
+mod resilience;
 mod share;
 mod sticky;
 mod validate;
@@ -22,6 +23,7 @@ pub use live::{
     StateFileError, Store, WeightSource, WriteError, default_state_path, unix_millis,
 };
 pub use model::{Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
+pub use resilience::{HealthCheck, Limits, OutlierDetection, RetryPolicy};
 pub use share::{SLOTS, percent, shares};
 pub use sticky::{MatchRule, MatchValue, PIN_KEY_MIN_LEN, PinKeyFiles, SessionKey, Sticky, StickyMode};
 pub use watch::{FileWatcher, WatchError, watch_file};

@@ -7,6 +7,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::resilience::{HealthCheck, Limits, OutlierDetection, RetryPolicy};
 use crate::sticky::{MatchRule, Sticky};
 
 /// A whole validated configuration.
@@ -26,6 +27,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// The admin API, when configured.
     pub admin: Option<Admin>,
+    /// What clients may send.
+    pub limits: Limits,
 }
 
 /// The admin API listener.
@@ -54,6 +57,10 @@ pub struct Upstream {
     pub name: String,
     /// At least one server.
     pub servers: Vec<ServerAddr>,
+    /// Active health checks, when `[upstreams.NAME.health]` is set.
+    pub health: Option<HealthCheck>,
+    /// Passive ejection of failing servers (always on, with defaults).
+    pub outlier: OutlierDetection,
 }
 
 /// An upstream server address: a host name or IP literal and a port. Names resolve at connect time.
@@ -90,6 +97,10 @@ pub struct Route {
     pub sticky: Option<Sticky>,
     /// Match rules in file order, tried before the split; the first that matches picks the version.
     pub matches: Vec<MatchRule>,
+    /// The upstream that takes a request when every server of the chosen version is down, ejected or drained.
+    pub fallback: Option<String>,
+    /// Retries of idempotent requests that failed before any response byte.
+    pub retry: RetryPolicy,
 }
 
 /// A host pattern of a route.
@@ -156,7 +167,8 @@ pub struct Timeouts {
     pub connect: Duration,
     /// From sending a request upstream to its response headers.
     pub response_header: Duration,
-    /// How long an idle keep-alive connection (client or upstream side) is kept.
+    /// How long an idle upstream keep-alive connection is kept; client connections are closed after the shorter of
+    /// this and `limits.header_timeout`.
     pub idle: Duration,
     /// On shutdown, how long in-flight requests may take to finish.
     pub drain: Duration,

@@ -15,6 +15,7 @@ use crate::file::{AdminFile, ListenFile, RouteFile, RuntimeFile, TimeoutsFile, U
 use crate::key_path::{child, index};
 use crate::model::{Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
 
+mod resilience;
 mod sticky;
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,7 @@ impl TryFrom<Document<'_>> for Config {
         let runtime = doc.runtime(&doc.file.runtime)?;
         let timeouts = doc.timeouts(&doc.file.timeouts)?;
         let admin = doc.file.admin.as_ref().map(|admin| doc.admin(admin)).transpose()?;
+        let limits = doc.limits(&doc.file.limits)?;
         Ok(Config {
             source: doc.source.path.map(Path::to_path_buf),
             listen,
@@ -54,6 +56,7 @@ impl TryFrom<Document<'_>> for Config {
             runtime,
             timeouts,
             admin,
+            limits,
         })
     }
 }
@@ -113,9 +116,18 @@ impl Document<'_> {
             let key = child("upstreams", name.get_ref());
             check_name(name.get_ref()).map_err(|message| self.error(name.span(), &key, message))?;
             let servers = self.servers(&key, upstream)?;
+            let health = upstream
+                .get_ref()
+                .health
+                .as_ref()
+                .map(|health| self.health(&key, health))
+                .transpose()?;
+            let outlier = self.outlier(&key, &upstream.get_ref().outlier)?;
             out.push(Upstream {
                 name: name.get_ref().clone(),
                 servers,
+                health,
+                outlier,
             });
         }
         Ok(out)
@@ -258,6 +270,8 @@ impl Document<'_> {
             .map(|sticky| self.sticky(key, name.get_ref(), sticky))
             .transpose()?;
         let matches = self.matches(key, file.matches.as_ref(), upstreams)?;
+        let fallback = self.fallback(key, file.fallback.as_ref(), upstreams)?;
+        let retry = self.retry(key, &file.retry)?;
         Ok(Route {
             name: name.get_ref().clone(),
             hosts,
@@ -265,6 +279,8 @@ impl Document<'_> {
             weights,
             sticky,
             matches,
+            fallback,
+            retry,
         })
     }
 

@@ -27,6 +27,7 @@ pub fn upstream(name: impl Into<String>) -> UpstreamBuilder {
         name: name.into(),
         latency: Duration::ZERO,
         fail_rate: 0.0,
+        port: 0,
     }
 }
 
@@ -40,9 +41,17 @@ pub struct UpstreamBuilder {
     latency: Duration,
     /// Share of requests answered 500.
     fail_rate: f64,
+    /// Port to bind on 127.0.0.1; 0 picks a free one.
+    port: u16,
 }
 
 impl UpstreamBuilder {
+    /// Bind this port on 127.0.0.1 instead of a free one (to bring a stopped server back at its address).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
     /// Add `latency` before answering each request (default 0).
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
@@ -66,7 +75,7 @@ impl UpstreamBuilder {
                 ),
             )
         })?;
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, self.port)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(self.name, name_header, self.latency, self.fail_rate));
         let (stop, stopped) = oneshot::channel();

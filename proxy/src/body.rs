@@ -1,19 +1,121 @@
-//! The response body type: an upstream body streamed through, or a short body sluice wrote itself.
+//! Body types: what goes upstream (the client's body, possibly size-limited, or nothing) and what goes back
+//! (the upstream's body, recorded when it ends, or a short body sluice wrote itself).
+//!
+//! Enums rather than boxed bodies: no allocation per request on the hot path.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::Instant;
 
-/// A response body: streamed from the upstream, or a small one of sluice's own (errors).
-///
-/// An enum rather than a boxed body: no allocation per request on the hot path.
+use crate::telemetry::{Outcome, UpstreamErrorKind, VersionTelemetry};
+
+/// The body of a request sent upstream.
 #[derive(Debug)]
-pub enum ProxyBody {
-    /// Streamed from the upstream as it arrives.
-    Upstream(Incoming),
+pub(crate) enum RequestBody {
+    /// The client's body, streamed as it arrives; `remaining` is the byte limit left, if any.
+    Client {
+        /// The client's body.
+        body: Incoming,
+        /// Bytes the body may still carry before it is cut off (`[limits] max_body_bytes`).
+        remaining: Option<u64>,
+    },
+    /// No body (a retry of a request that had none).
+    Empty,
+}
+
+/// A request body went over `[limits] max_body_bytes`.
+#[derive(Debug, thiserror::Error)]
+#[error("request body is larger than the {limit}-byte limit")]
+pub(crate) struct BodyTooLarge {
+    /// The configured limit.
+    pub(crate) limit: u64,
+}
+
+/// Why a request body stopped: the client's connection failed, or the body went over the limit.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestBodyError {
+    /// The client's stream failed (it hung up mid-upload).
+    #[error(transparent)]
+    Client(#[from] hyper::Error),
+    /// The body is larger than allowed.
+    #[error(transparent)]
+    TooLarge(#[from] BodyTooLarge),
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = RequestBodyError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            RequestBody::Empty => Poll::Ready(None),
+            RequestBody::Client { body, remaining } => match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let (Some(left), Some(data)) = (remaining.as_mut(), frame.data_ref()) {
+                        let len = data.len() as u64;
+                        if len > *left {
+                            let limit = *left;
+                            *left = 0;
+                            return Poll::Ready(Some(Err(BodyTooLarge { limit }.into())));
+                        }
+                        *left -= len;
+                    }
+                    Poll::Ready(Some(Ok(frame)))
+                }
+                Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::Client { body, .. } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::Client { body, .. } => body.size_hint(),
+        }
+    }
+}
+
+/// Records one request's outcome when its response body ends (or is dropped unfinished).
+#[derive(Debug)]
+pub(crate) struct Recording {
+    pub(crate) telemetry: Arc<VersionTelemetry>,
+    pub(crate) started: Instant,
+    pub(crate) status: u16,
+}
+
+impl Recording {
+    fn finish(self, outcome: Outcome) {
+        self.telemetry.finish(self.started, outcome);
+    }
+}
+
+/// A response body: streamed from the upstream (and recorded when it ends), or a small one of sluice's own.
+#[derive(Debug)]
+pub struct ProxyBody {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    /// Streamed from the upstream as it arrives; the recording is taken when the outcome is recorded.
+    Upstream {
+        body: Incoming,
+        recording: Option<Recording>,
+    },
     /// A complete body sluice produced; `None` once sent.
     Local(Option<Bytes>),
 }
@@ -21,7 +123,18 @@ pub enum ProxyBody {
 impl ProxyBody {
     /// A complete body from static text.
     pub fn text(text: &'static str) -> Self {
-        ProxyBody::Local(Some(Bytes::from_static(text.as_bytes())))
+        ProxyBody {
+            inner: Inner::Local(Some(Bytes::from_static(text.as_bytes()))),
+        }
+    }
+
+    pub(crate) fn upstream(body: Incoming, recording: Recording) -> Self {
+        ProxyBody {
+            inner: Inner::Upstream {
+                body,
+                recording: Some(recording),
+            },
+        }
     }
 }
 
@@ -30,24 +143,62 @@ impl Body for ProxyBody {
     type Error = hyper::Error;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        match self.get_mut() {
-            ProxyBody::Upstream(incoming) => Pin::new(incoming).poll_frame(cx),
-            ProxyBody::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        match &mut self.get_mut().inner {
+            Inner::Upstream { body, recording } => {
+                let polled = Pin::new(body).poll_frame(cx);
+                let upstream_error = match &polled {
+                    Poll::Ready(None) => None,
+                    // The upstream broke off mid-body: the client gets a truncated response.
+                    Poll::Ready(Some(Err(_))) => Some(UpstreamErrorKind::Reset),
+                    _ => return polled,
+                };
+                if let Some(r) = recording.take() {
+                    let status = r.status;
+                    r.finish(Outcome::Answered {
+                        status,
+                        upstream_error,
+                        local: false,
+                    });
+                }
+                polled
+            }
+            Inner::Local(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            ProxyBody::Upstream(incoming) => incoming.is_end_stream(),
-            ProxyBody::Local(bytes) => bytes.is_none(),
+        match &self.inner {
+            Inner::Upstream { body, .. } => body.is_end_stream(),
+            Inner::Local(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            ProxyBody::Upstream(incoming) => incoming.size_hint(),
-            ProxyBody::Local(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
-            ProxyBody::Local(None) => SizeHint::with_exact(0),
+        match &self.inner {
+            Inner::Upstream { body, .. } => body.size_hint(),
+            Inner::Local(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+            Inner::Local(None) => SizeHint::with_exact(0),
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        if let Inner::Upstream { body, recording } = &mut self.inner
+            && let Some(r) = recording.take()
+        {
+            // hyper never polls a body that is empty from the start (HEAD, 204, 304, content-length 0): that is a
+            // complete response. Anything else dropped unfinished is the client hanging up.
+            let status = r.status;
+            if body.is_end_stream() {
+                r.finish(Outcome::Answered {
+                    status,
+                    upstream_error: None,
+                    local: false,
+                });
+            } else {
+                r.finish(Outcome::ClientAborted);
+            }
         }
     }
 }

@@ -56,6 +56,20 @@ pub enum ProxyError {
         /// hyper's message.
         reason: String,
     },
+    /// The upstream answered with something that is not valid HTTP.
+    #[error("upstream {server} sent invalid HTTP: {reason}")]
+    Protocol {
+        /// `host:port` of the server.
+        server: String,
+        /// hyper's message.
+        reason: String,
+    },
+    /// The request body is larger than `[limits] max_body_bytes`.
+    #[error("request body is larger than the {limit}-byte limit")]
+    BodyTooLarge {
+        /// The limit.
+        limit: u64,
+    },
     /// The client's request body failed (the client hung up mid-upload).
     #[error("client request body failed: {reason}")]
     ClientBody {
@@ -76,7 +90,10 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::NoVersion { .. } | ProxyError::NoServer { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Connect { .. } | ProxyError::Upstream { .. } | ProxyError::Protocol { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::ClientBody { .. } | ProxyError::BadRequest { .. } => StatusCode::BAD_REQUEST,
         }
@@ -86,11 +103,32 @@ impl ProxyError {
     pub fn source(&self) -> ErrorSource {
         match self {
             ProxyError::NoRoute | ProxyError::NoVersion { .. } | ProxyError::NoServer { .. } => ErrorSource::Routing,
-            ProxyError::Connect { .. } | ProxyError::Timeout { .. } | ProxyError::Upstream { .. } => {
-                ErrorSource::Upstream
+            ProxyError::Connect { .. }
+            | ProxyError::Timeout { .. }
+            | ProxyError::Upstream { .. }
+            | ProxyError::Protocol { .. } => ErrorSource::Upstream,
+            ProxyError::ClientBody { .. } | ProxyError::BadRequest { .. } | ProxyError::BodyTooLarge { .. } => {
+                ErrorSource::Client
             }
-            ProxyError::ClientBody { .. } | ProxyError::BadRequest { .. } => ErrorSource::Client,
         }
+    }
+
+    /// The `kind` label this error counts under in `sluice_upstream_errors_total`, for upstream errors.
+    pub fn upstream_kind(&self) -> Option<crate::telemetry::UpstreamErrorKind> {
+        use crate::telemetry::UpstreamErrorKind as Kind;
+        match self {
+            ProxyError::Connect { .. } => Some(Kind::Connect),
+            ProxyError::Timeout { .. } => Some(Kind::Timeout),
+            ProxyError::Upstream { .. } => Some(Kind::Reset),
+            ProxyError::Protocol { .. } => Some(Kind::Protocol),
+            _ => None,
+        }
+    }
+
+    /// Whether the request may be retried on another server: nothing reached the upstream's application
+    /// (refused connection) or the connection broke before any response byte.
+    pub fn retryable(&self) -> bool {
+        matches!(self, ProxyError::Connect { .. } | ProxyError::Upstream { .. })
     }
 
     /// The short plain-text body sent with the status; never leaks upstream addresses to clients.
@@ -101,6 +139,8 @@ impl ProxyError {
             ProxyError::NoServer { .. } => "503 service unavailable: every server of this version is drained\n",
             ProxyError::Connect { .. } => "502 bad gateway: the upstream server could not be reached\n",
             ProxyError::Upstream { .. } => "502 bad gateway: the upstream server failed\n",
+            ProxyError::Protocol { .. } => "502 bad gateway: the upstream server sent an invalid response\n",
+            ProxyError::BodyTooLarge { .. } => "413 payload too large: the request body is over the limit\n",
             ProxyError::Timeout { .. } => "504 gateway timeout: the upstream server did not answer in time\n",
             ProxyError::ClientBody { .. } => "400 bad request: the request body was cut off\n",
             ProxyError::BadRequest { .. } => "400 bad request\n",
@@ -150,6 +190,11 @@ mod tests {
                 timeout_ms: 1,
             },
             ProxyError::ClientBody { reason: "x".into() },
+            ProxyError::Protocol {
+                server: "s".into(),
+                reason: "x".into(),
+            },
+            ProxyError::BodyTooLarge { limit: 1 },
             ProxyError::BadRequest { reason: "x".into() },
         ];
         for e in all {

@@ -6,16 +6,18 @@ use std::sync::Arc;
 
 use http::header::{HOST, HeaderValue, SET_COOKIE};
 use http::uri::{PathAndQuery, Scheme};
-use http::{Request, Response, Uri, Version as HttpVersion};
+use http::{Method, Request, Response, Uri, Version as HttpVersion};
 use hyper::body::Incoming;
 use sluice_config::{Config, Store};
+use tokio::time::Instant;
 
-use crate::body::ProxyBody;
+use crate::body::{BodyTooLarge, ProxyBody, Recording, RequestBody, RequestBodyError};
 use crate::error::{ErrorSource, ProxyError};
 use crate::headers::{add_forwarded, strip_hop_by_hop};
 use crate::host::request_host;
 use crate::pool::Server;
-use crate::table::{RouteEntry, Table};
+use crate::table::{RouteEntry, Table, Version};
+use crate::telemetry::Outcome;
 
 /// The proxy: serves requests from the live table snapshot, which only the store's write path replaces.
 #[derive(Debug)]
@@ -84,7 +86,8 @@ impl Proxy {
         response
     }
 
-    /// Forwards to a server of version `index` of `route`; failures become responses.
+    /// Forwards to a server of version `index` of `route` (or the route's fallback when none of its servers is up),
+    /// retrying once on another server when that is safe; failures become responses. Records the outcome.
     async fn forward_to(
         &self,
         table: &Table,
@@ -93,41 +96,153 @@ impl Proxy {
         req: Request<Incoming>,
         client: &ClientInfo,
     ) -> Response<ProxyBody> {
-        let version = &route.versions[index];
-        let pool = &version.pool;
-        let Some(server) = pool.pick(&version.active) else {
-            let err = ProxyError::NoServer {
-                upstream: pool.name.to_string(),
-            };
-            tracing::warn!(route = route.name(), "{err}");
-            return error_response(&err);
-        };
-        match forward(table, route, server, pool, req, client).await {
-            Ok(response) => response,
-            Err(err) => {
-                match err.source() {
-                    ErrorSource::Upstream => tracing::warn!(
-                        route = route.name(), version = &*pool.name, upstream = %server.addr, "upstream failure: {err}"
-                    ),
-                    _ => tracing::info!(
-                        route = route.name(), version = &*pool.name, client = %client.addr, "client failure: {err}"
-                    ),
+        let started = Instant::now();
+        let chosen = &route.versions[index];
+        let (version, first) = match chosen.pool.pick(&chosen.active, None) {
+            Some(server) => (chosen, server),
+            None => match route
+                .fallback
+                .as_ref()
+                .and_then(|f| f.pool.pick(&f.active, None).map(|s| (f, s)))
+            {
+                Some((fallback, server)) => {
+                    // A dead version must not show users errors: its traffic lands on the fallback, and says so.
+                    chosen.telemetry.fallbacks.inc();
+                    tracing::debug!(
+                        route = route.name(),
+                        from = &*chosen.pool.name,
+                        to = &*fallback.pool.name,
+                        "every server of the version is down; using the fallback"
+                    );
+                    (fallback, server)
                 }
+                None => {
+                    let err = ProxyError::NoServer {
+                        upstream: chosen.pool.name.to_string(),
+                    };
+                    tracing::warn!(route = route.name(), "{err}");
+                    chosen.telemetry.inflight.inc();
+                    let outcome = Outcome::Answered {
+                        status: err.status().as_u16(),
+                        upstream_error: None,
+                        local: true,
+                    };
+                    chosen.telemetry.finish(started, outcome);
+                    return error_response(&err);
+                }
+            },
+        };
+        version.telemetry.inflight.inc();
+        route.retry.deposit();
+
+        let (mut parts, body) = req.into_parts();
+        let limit = table.config().limits.max_body_bytes;
+        if let Some(limit) = limit
+            && http_body::Body::size_hint(&body).lower() > limit
+        {
+            let err = ProxyError::BodyTooLarge { limit };
+            version.telemetry.finish(
+                started,
+                Outcome::Answered {
+                    status: 413,
+                    upstream_error: None,
+                    local: true,
+                },
+            );
+            return error_response(&err);
+        }
+        prepare_headers(&mut parts, client);
+        // Only requests that can be sent again unchanged are retried: idempotent, with no body.
+        let retry =
+            (route.retry.attempts() > 0 && is_idempotent(&parts.method) && http_body::Body::is_end_stream(&body))
+                .then(|| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
+        let mut target = version;
+        let mut server = first;
+        let mut result = send(
+            table,
+            route,
+            target,
+            server,
+            parts,
+            RequestBody::Client { body, remaining: limit },
+            client,
+        )
+        .await;
+        if let (Err(err), Some((method, uri, headers))) = (&result, retry)
+            && err.retryable()
+        {
+            // Another server of the same version first; when it has none left, the fallback, so that a version
+            // whose servers just died does not show users errors before health checks catch up.
+            let next = match target.pool.pick(&target.active, Some(server)) {
+                Some(next) => Some((target, next)),
+                None => route
+                    .fallback
+                    .as_ref()
+                    .and_then(|f| f.pool.pick(&f.active, None).map(|next| (f, next))),
+            };
+            if let Some((next_version, next)) = next.filter(|_| route.retry.withdraw()) {
+                tracing::info!(route = route.name(), failed = %target.pool.servers[server].addr,
+                    retry = %next_version.pool.servers[next].addr, "retrying on another server: {err}");
+                target.pool.report_failure(server);
+                if let Some(kind) = err.upstream_kind() {
+                    // Rescued, so the client sees no error; the failed attempt still counts against its version.
+                    target.telemetry.count_upstream_error(kind);
+                }
+                target.telemetry.retries.inc();
+                if !std::ptr::eq(next_version, target) {
+                    target.telemetry.fallbacks.inc();
+                    target.telemetry.inflight.dec();
+                    next_version.telemetry.inflight.inc();
+                }
+                let mut again = Request::new(());
+                *again.method_mut() = method;
+                *again.uri_mut() = uri;
+                *again.headers_mut() = headers;
+                let (parts, ()) = again.into_parts();
+                (target, server) = (next_version, next);
+                result = send(table, route, target, server, parts, RequestBody::Empty, client).await;
+            }
+        }
+        match result {
+            Ok(response) => {
+                target.pool.report_success(server);
+                let (parts, body) = response.into_parts();
+                let recording = Recording {
+                    telemetry: Arc::clone(&target.telemetry),
+                    started,
+                    status: parts.status.as_u16(),
+                };
+                Response::from_parts(parts, ProxyBody::upstream(body, recording))
+            }
+            Err(err) => {
+                let upstream_error = err.upstream_kind();
+                if upstream_error.is_some() {
+                    target.pool.report_failure(server);
+                    tracing::warn!(route = route.name(), version = &*target.pool.name,
+                        upstream = %target.pool.servers[server].addr, "upstream failure: {err}");
+                } else {
+                    tracing::info!(route = route.name(), version = &*version.pool.name, client = %client.addr,
+                        "client failure: {err}");
+                }
+                let status = err.status().as_u16();
+                let outcome = if err.source() == ErrorSource::Client {
+                    Outcome::ClientAborted
+                } else {
+                    Outcome::Answered {
+                        status,
+                        upstream_error,
+                        local: upstream_error.is_none(),
+                    }
+                };
+                target.telemetry.finish(started, outcome);
                 error_response(&err)
             }
         }
     }
 }
 
-async fn forward(
-    table: &Table,
-    route: &RouteEntry,
-    server: &Server,
-    pool: &crate::pool::Pool,
-    req: Request<Incoming>,
-    client: &ClientInfo,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    let (mut parts, body) = req.into_parts();
+/// Hop-by-hop headers out, `x-forwarded-*` in, `Host` kept; done once even when the request is retried.
+fn prepare_headers(parts: &mut http::request::Parts, client: &ClientInfo) {
     // `Host` stays as the client sent it; HTTP/2 clients send `:authority` instead, which becomes `Host`.
     let host = match parts.headers.get(HOST) {
         Some(h) => Some(h.clone()),
@@ -136,17 +251,6 @@ async fn forward(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    parts.uri = Uri::builder()
-        .scheme(Scheme::HTTP)
-        .authority(server.authority.clone())
-        .path_and_query(path)
-        .build()
-        .map_err(|e| ProxyError::BadRequest { reason: e.to_string() })?;
     strip_hop_by_hop(&mut parts.headers);
     add_forwarded(&mut parts.headers, &client.ip_header, client.proto, host.clone());
     if let Some(host) = host {
@@ -154,33 +258,62 @@ async fn forward(
     }
     // Upstreams speak HTTP/1.1 whatever the client spoke.
     parts.version = HttpVersion::HTTP_11;
+}
 
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    )
+}
+
+/// One attempt: send to server `server` of `version` and wait for the response headers.
+async fn send(
+    table: &Table,
+    route: &RouteEntry,
+    version: &Version,
+    server: usize,
+    mut parts: http::request::Parts,
+    body: RequestBody,
+    client: &ClientInfo,
+) -> Result<Response<Incoming>, ProxyError> {
+    let target = &version.pool.servers[server];
+    let path = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    parts.uri = Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(target.authority.clone())
+        .path_and_query(path)
+        .build()
+        .map_err(|e| ProxyError::BadRequest { reason: e.to_string() })?;
     // Tells a client hang-up (hyper drops this future) apart from an upstream failure in the logs.
     let mut hangup = HangupLog {
         route: route.name(),
-        version: &pool.name,
+        version: &version.pool.name,
         client: client.addr,
         armed: true,
     };
     let timeout = table.timeouts().response_header;
-    let result = tokio::time::timeout(timeout, pool.client.request(Request::from_parts(parts, body))).await;
+    let result = tokio::time::timeout(timeout, version.pool.client.request(Request::from_parts(parts, body))).await;
     hangup.armed = false;
-    let response = match result {
+    let mut response = match result {
         Ok(Ok(response)) => response,
-        Ok(Err(err)) => return Err(classify(&err, server)),
+        Ok(Err(err)) => return Err(classify(&err, target)),
         Err(_) => {
             return Err(ProxyError::Timeout {
-                server: server.addr.to_string(),
+                server: target.addr.to_string(),
                 timeout_ms: timeout.as_millis(),
             });
         }
     };
-    let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, ProxyBody::Upstream(body)))
+    strip_hop_by_hop(response.headers_mut());
+    Ok(response)
 }
 
-/// Sorts a client error into connect failures, client-body failures and everything else the upstream did.
+/// Sorts a client error into connect failures, client-body failures, bad HTTP and everything else the upstream did.
 fn classify(err: &hyper_util::client::legacy::Error, server: &Server) -> ProxyError {
     let reason = error_chain(err);
     if err.is_connect() {
@@ -191,12 +324,20 @@ fn classify(err: &hyper_util::client::legacy::Error, server: &Server) -> ProxyEr
     }
     let mut source = err.source();
     while let Some(cause) = source {
-        if let Some(hyper_err) = cause.downcast_ref::<hyper::Error>() {
-            // A failing request body is the client's: hyper wraps it as a "user body" error whose cause is the
-            // server-side connection's own error.
-            if hyper_err.is_user() && hyper_err.source().is_some_and(|s| s.is::<hyper::Error>()) {
-                return ProxyError::ClientBody { reason };
-            }
+        if let Some(too_large) = cause.downcast_ref::<BodyTooLarge>() {
+            return ProxyError::BodyTooLarge { limit: too_large.limit };
+        }
+        if cause.is::<RequestBodyError>() {
+            // Our request body failed: the client's stream broke (it hung up mid-upload).
+            return ProxyError::ClientBody { reason };
+        }
+        if let Some(hyper_err) = cause.downcast_ref::<hyper::Error>()
+            && hyper_err.is_parse()
+        {
+            return ProxyError::Protocol {
+                server: server.addr.to_string(),
+                reason,
+            };
         }
         source = cause.source();
     }

@@ -37,11 +37,20 @@ pub async fn serve(
 ) -> Drain {
     let graceful = GracefulShutdown::new();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let limits = proxy.table().config().limits.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // hyper restarts the header-read timer whenever an HTTP/1 connection waits for a request, so it also bounds
-    // keep-alive idle time.
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(idle);
-    builder.http2().timer(TokioTimer::new());
+    // hyper starts the header-read timer whenever an HTTP/1 connection waits for a request head, so it cuts off
+    // slowloris clients and also bounds keep-alive idle time: use the shorter of the two settings.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout.min(idle))
+        // hyper answers 431 when a request head does not fit; it needs at least 8 KiB of buffer.
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
     let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut accept_tasks = Vec::new();

@@ -1,26 +1,48 @@
-//! An upstream group (one version's servers) and its one pooled keep-alive client.
+//! An upstream group (one version's servers): its pooled keep-alive client, round-robin choice, and each
+//! server's health — active checks and passive ejection.
+//!
+//! Health lives in atomics on the servers, not in the table snapshot: pools (and so servers) are carried over
+//! from table to table while their config is unchanged, so a server's health always travels with the server and
+//! cannot drift from the server list, and the request path reads it without a lock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::uri::Authority;
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use sluice_config::{ServerAddr, Timeouts, Upstream};
+use prometheus::IntGauge;
+use sluice_config::{HealthCheck, OutlierDetection, ServerAddr, Timeouts, Upstream};
+use tokio::time::Instant;
+
+use crate::body::RequestBody;
+use crate::telemetry::Telemetry;
 
 /// The client type shared by every request to one upstream group.
-pub(crate) type UpstreamClient = Client<HttpConnector, Incoming>;
+pub(crate) type UpstreamClient = Client<HttpConnector, RequestBody>;
 
-/// One upstream server.
+/// One upstream server and its health.
 #[derive(Debug)]
 pub(crate) struct Server {
     /// As configured, for logs and errors.
     pub(crate) addr: ServerAddr,
     /// Pre-parsed so building the upstream URI per request is a reference-count bump.
     pub(crate) authority: Authority,
+    /// False once active health checks failed `unhealthy` times in a row.
+    pub(crate) healthy: AtomicBool,
+    /// Consecutive health check results in the direction opposite to `healthy` (for the thresholds).
+    pub(crate) check_streak: AtomicU32,
+    /// Consecutive transport failures of real requests.
+    failures: AtomicU32,
+    /// Ejections in a row without a success in between (for the backoff).
+    ejections: AtomicU32,
+    /// Milliseconds since the pool's epoch until which the server is ejected; 0 = not ejected.
+    ejected_until: AtomicU64,
+    /// Drained by the operator (set from each table build, for the `up` gauge only).
+    pub(crate) drained: AtomicBool,
+    up: IntGauge,
 }
 
 /// The servers of one upstream group with their connection pool.
@@ -29,23 +51,37 @@ pub(crate) struct Pool {
     pub(crate) name: Arc<str>,
     pub(crate) servers: Box<[Server]>,
     pub(crate) client: UpstreamClient,
+    pub(crate) health: Option<HealthCheck>,
+    /// Set once a health checker task runs for this pool.
+    pub(crate) checker: AtomicBool,
+    outlier: OutlierDetection,
     next: AtomicUsize,
+    epoch: Instant,
     /// What the pool was built from: a new table reuses the pool (and its open connections) when these match.
     spec: (Upstream, Duration, Duration),
 }
 
 impl Pool {
-    /// A pool for `upstream`, or `None` when a server address cannot be an HTTP authority.
-    pub(crate) fn new(upstream: &Upstream, timeouts: &Timeouts) -> Result<Self, String> {
+    /// A pool for `upstream`; an error when a server address cannot be an HTTP authority.
+    pub(crate) fn new(upstream: &Upstream, timeouts: &Timeouts, telemetry: &Telemetry) -> Result<Self, String> {
         let servers = upstream
             .servers
             .iter()
             .map(|addr| {
                 let authority = Authority::try_from(addr.to_string().as_str())
                     .map_err(|e| format!("upstream `{}` server `{addr}`: {e}", upstream.name))?;
+                let up = telemetry.server_up(&upstream.name, &addr.to_string());
+                up.set(1);
                 Ok(Server {
                     addr: addr.clone(),
                     authority,
+                    healthy: AtomicBool::new(true),
+                    check_streak: AtomicU32::new(0),
+                    failures: AtomicU32::new(0),
+                    ejections: AtomicU32::new(0),
+                    ejected_until: AtomicU64::new(0),
+                    drained: AtomicBool::new(false),
+                    up,
                 })
             })
             .collect::<Result<Box<[Server]>, String>>()?;
@@ -61,7 +97,11 @@ impl Pool {
             name: Arc::from(upstream.name.as_str()),
             servers,
             client,
+            health: upstream.health.clone(),
+            checker: AtomicBool::new(false),
+            outlier: upstream.outlier.clone(),
             next: AtomicUsize::new(0),
+            epoch: Instant::now(),
             spec: (upstream.clone(), timeouts.connect, timeouts.idle),
         })
     }
@@ -71,12 +111,129 @@ impl Pool {
         self.spec.0 == *upstream && self.spec.1 == timeouts.connect && self.spec.2 == timeouts.idle
     }
 
-    /// The next of the `active` servers, round robin; `None` when none is active.
-    pub(crate) fn pick(&self, active: &[usize]) -> Option<&Server> {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// Whether server `index` takes new requests now (healthy and not ejected).
+    pub(crate) fn available(&self, index: usize) -> bool {
+        let server = &self.servers[index];
+        if !server.healthy.load(Ordering::Relaxed) {
+            return false;
+        }
+        let until = server.ejected_until.load(Ordering::Relaxed);
+        if until == 0 {
+            return true;
+        }
+        if self.now_ms() < until {
+            return false;
+        }
+        // The ejection ran out: the server gets requests again (and is ejected for longer if it fails again).
+        if server
+            .ejected_until
+            .compare_exchange(until, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            tracing::info!(upstream = &*self.name, server = %server.addr, "ejection over; server back in rotation");
+            self.refresh_gauge(server);
+        }
+        true
+    }
+
+    /// The next available server among `active` (not drained), round robin, skipping `exclude`.
+    pub(crate) fn pick(&self, active: &[usize], exclude: Option<usize>) -> Option<usize> {
         if active.is_empty() {
             return None;
         }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        Some(&self.servers[active[n % active.len()]])
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..active.len())
+            .map(|offset| active[(start + offset) % active.len()])
+            .find(|&i| Some(i) != exclude && self.available(i))
+    }
+
+    /// A real request to server `index` got a response.
+    pub(crate) fn report_success(&self, index: usize) {
+        let server = &self.servers[index];
+        // Loads first: the common case (no failures) writes nothing.
+        if server.failures.load(Ordering::Relaxed) != 0 {
+            server.failures.store(0, Ordering::Relaxed);
+        }
+        if server.ejections.load(Ordering::Relaxed) != 0 {
+            server.ejections.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A real request to server `index` failed in transport (connect, reset, timeout, bad HTTP). After
+    /// `consecutive_failures` in a row the server is ejected, unless that would eject more than the allowed share.
+    pub(crate) fn report_failure(&self, index: usize) {
+        let server = &self.servers[index];
+        let failures = server.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures < self.outlier.consecutive_failures || server.ejected_until.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let now = self.now_ms();
+        let ejected = self
+            .servers
+            .iter()
+            .filter(|s| s.ejected_until.load(Ordering::Relaxed) > now)
+            .count();
+        let percent = self.outlier.max_ejected_percent as usize;
+        // 0 % turns ejection off; otherwise at least one server may go, or small groups could never eject.
+        let allowed = if percent == 0 {
+            0
+        } else {
+            (self.servers.len() * percent / 100).max(1)
+        };
+        if ejected >= allowed {
+            tracing::warn!(upstream = &*self.name, server = %server.addr, ejected, allowed,
+                "server keeps failing but the ejection limit is reached; it stays in rotation");
+            return;
+        }
+        let round = server.ejections.fetch_add(1, Ordering::Relaxed).min(16);
+        let duration = self
+            .outlier
+            .base_ejection
+            .saturating_mul(1 << round)
+            .min(self.outlier.max_ejection);
+        let until = now.saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+        server.ejected_until.store(until, Ordering::Relaxed);
+        server.failures.store(0, Ordering::Relaxed);
+        tracing::warn!(upstream = &*self.name, server = %server.addr, failures, ejection = ?duration,
+            "server ejected after consecutive failures");
+        self.refresh_gauge(server);
+    }
+
+    /// What a server is doing now: `drained` (operator), `down` (health checks), `ejected` (failures), or `active`.
+    pub(crate) fn state_of(&self, index: usize) -> &'static str {
+        let server = &self.servers[index];
+        if server.drained.load(Ordering::Relaxed) {
+            "drained"
+        } else if !server.healthy.load(Ordering::Relaxed) {
+            "down"
+        } else if !self.available(index) {
+            "ejected"
+        } else {
+            "active"
+        }
+    }
+
+    /// Ends an ejection early: an active health check just proved the server reachable again.
+    pub(crate) fn clear_ejection(&self, index: usize) {
+        let server = &self.servers[index];
+        if server.ejected_until.swap(0, Ordering::Relaxed) != 0 {
+            server.failures.store(0, Ordering::Relaxed);
+            tracing::info!(upstream = &*self.name, server = %server.addr, "health check passed; ejection ended early");
+            self.refresh_gauge(server);
+        }
+    }
+
+    /// Sets `sluice_upstream_server_up` from the server's state.
+    pub(crate) fn refresh_gauge(&self, server: &Server) {
+        let up = server.healthy.load(Ordering::Relaxed)
+            && server.ejected_until.load(Ordering::Relaxed) == 0
+            && !server.drained.load(Ordering::Relaxed);
+        server.up.set(i64::from(up));
     }
 }

@@ -7,9 +7,11 @@ use http::HeaderValue;
 use sluice_config::{Config, HostPattern, LiveState, Route, Snapshot, Timeouts};
 
 use crate::pool::Pool;
+use crate::retry::RetryBudget;
 use crate::schedule::Schedule;
 use crate::sticky::choice::{Sticky, compile_rule};
 use crate::sticky::rule::{MatchRule, first_match};
+use crate::telemetry::{Telemetry, VersionTelemetry};
 
 /// One snapshot of everything a request needs: routes, their version schedules and the upstream pools.
 #[derive(Debug)]
@@ -19,6 +21,7 @@ pub struct Table {
     /// (host pattern, path prefix, route index), most specific first: the first match wins.
     matchers: Box<[(HostPattern, String, usize)]>,
     pools: BTreeMap<Arc<str>, Arc<Pool>>,
+    telemetry: Arc<Telemetry>,
 }
 
 /// A route as the data plane sees it.
@@ -37,6 +40,10 @@ pub struct RouteEntry {
     pub(crate) sticky: Option<Sticky>,
     /// Match rules, tried first; their versions index `versions`.
     pub(crate) rules: Box<[MatchRule]>,
+    /// Where requests go when every server of the chosen version is down, ejected or drained.
+    pub(crate) fallback: Option<Version>,
+    /// Retry policy and budget.
+    pub(crate) retry: RetryBudget,
 }
 
 /// One version of a route: an upstream group and which of its servers take new requests.
@@ -45,6 +52,26 @@ pub(crate) struct Version {
     pub(crate) pool: Arc<Pool>,
     /// Indices into `pool.servers` of the servers not drained; empty when all are.
     pub(crate) active: Box<[usize]>,
+    /// Metric handles and the rolling window of this route-version, resolved here rather than per request.
+    pub(crate) telemetry: Arc<VersionTelemetry>,
+}
+
+/// A route-version: the pool, its servers not drained, and the route-version's telemetry handles.
+fn version(state: &LiveState, route: &str, pool: &Arc<Pool>, telemetry: &Telemetry) -> Version {
+    let mut active = Vec::with_capacity(pool.servers.len());
+    for (i, server) in pool.servers.iter().enumerate() {
+        let drained = state.is_drained(&pool.name, &server.addr.to_string());
+        server.drained.store(drained, std::sync::atomic::Ordering::Relaxed);
+        pool.refresh_gauge(server);
+        if !drained {
+            active.push(i);
+        }
+    }
+    Version {
+        pool: Arc::clone(pool),
+        active: active.into_boxed_slice(),
+        telemetry: telemetry.version(route, &pool.name),
+    }
 }
 
 impl Table {
@@ -52,6 +79,8 @@ impl Table {
     /// reload reconnects nothing.
     pub fn build(state: Arc<LiveState>, previous: Option<&Table>) -> Result<Table, String> {
         let config = Arc::clone(&state.effective);
+        // The registry outlives tables: counters keep counting across reloads.
+        let telemetry = previous.map_or_else(Telemetry::new, |t| Arc::clone(&t.telemetry));
         let mut pools = BTreeMap::new();
         for upstream in &config.upstreams {
             let reused = previous
@@ -60,7 +89,7 @@ impl Table {
                 .cloned();
             let pool = match reused {
                 Some(pool) => pool,
-                None => Arc::new(Pool::new(upstream, &config.timeouts)?),
+                None => Arc::new(Pool::new(upstream, &config.timeouts, &telemetry)?),
             };
             pools.insert(Arc::clone(&pool.name), pool);
         }
@@ -69,22 +98,15 @@ impl Table {
         for (index, route) in config.routes.iter().enumerate() {
             let file_route = state.file.routes.iter().find(|r| r.name == route.name);
             let (names, weights) = layout_order(route, file_route);
+            for (name, share) in names.iter().zip(sluice_config::shares(&weights)) {
+                telemetry.set_weight(&route.name, name, share);
+            }
             let mut versions = Vec::with_capacity(names.len());
             for name in &names {
                 let pool = pools
                     .get(name.as_str())
                     .ok_or_else(|| format!("route `{}` names unknown upstream `{name}`", route.name))?;
-                let active = pool
-                    .servers
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| !state.is_drained(name, &s.addr.to_string()))
-                    .map(|(i, _)| i)
-                    .collect();
-                versions.push(Version {
-                    pool: Arc::clone(pool),
-                    active,
-                });
+                versions.push(version(&state, &route.name, pool, &telemetry));
             }
             let rules = route
                 .matches
@@ -102,7 +124,19 @@ impl Table {
                 .as_ref()
                 .map(|sticky| Sticky::new(&route.name, sticky, &weights))
                 .transpose()?;
+            let fallback = route
+                .fallback
+                .as_ref()
+                .map(|name| {
+                    let pool = pools
+                        .get(name.as_str())
+                        .ok_or_else(|| format!("route `{}` falls back to unknown upstream `{name}`", route.name))?;
+                    Ok::<_, String>(version(&state, &route.name, pool, &telemetry))
+                })
+                .transpose()?;
             routes.push(RouteEntry {
+                fallback,
+                retry: RetryBudget::new(&route.retry),
                 name: Arc::from(route.name.as_str()),
                 versions: versions.into_boxed_slice(),
                 schedule: Schedule::new(&weights),
@@ -123,6 +157,7 @@ impl Table {
             routes: routes.into_boxed_slice(),
             matchers: matchers.into_boxed_slice(),
             pools,
+            telemetry,
         })
     }
 
@@ -143,6 +178,24 @@ impl Table {
     /// The route named `name`, e.g. for the admin state view's [`RouteEntry::bucket_ranges`].
     pub fn route(&self, name: &str) -> Option<&RouteEntry> {
         self.routes.iter().find(|r| r.name() == name)
+    }
+
+    /// The upstream pools.
+    pub(crate) fn pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
+        self.pools.values()
+    }
+
+    /// The state of `server` (as written in the config) of `upstream`: `active`, `drained`, `down` (failing health
+    /// checks) or `ejected` (failing requests); `None` when there is no such server.
+    pub fn server_state(&self, upstream: &str, server: &str) -> Option<&'static str> {
+        let pool = self.pools.get(upstream)?;
+        let index = pool.servers.iter().position(|s| s.addr.to_string() == server)?;
+        Some(pool.state_of(index))
+    }
+
+    /// Metrics and rolling windows, shared by every table of the process.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     /// The version number of the state this table was built from.

@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod forwarding;
 mod live;
+mod resilience;
 mod shutdown;
 mod split;
 mod sticky;

@@ -56,6 +56,13 @@ impl AdminClient {
         self.client.try_send(req).await.map(|a| a.status)
     }
 
+    /// `GET path` as text (e.g. `/metrics`).
+    pub async fn text(&self, path: &str) -> (StatusCode, String) {
+        let req = Request::get(path).body(Full::new(Bytes::new())).expect("valid request");
+        let answer = self.client.send(req).await;
+        (answer.status, answer.text())
+    }
+
     /// `GET /api/v1/state`.
     pub async fn state(&self) -> serde_json::Value {
         let (status, json) = self.call(Method::GET, "/api/v1/state", None).await;

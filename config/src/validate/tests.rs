@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::*;
 
+mod resilience;
 mod sticky;
 
 const LISTEN: &str = "[listen]\nhttp = [\"127.0.0.1:8080\"]\n";
@@ -59,6 +60,42 @@ fn example_file_parses() {
     let weights: Vec<(&str, u32)> = route.weights.iter().map(|w| (w.upstream.as_str(), w.weight)).collect();
     assert_eq!(weights, [("blue", 90), ("canary", 10)]);
     assert_eq!(config.runtime.workers, NonZeroUsize::new(2));
+    // The example spells out the defaults of the optional sections it shows.
+    assert_eq!(route.fallback.as_deref(), Some("blue"));
+    assert_eq!(route.retry, crate::resilience::RetryPolicy::default());
+    assert_eq!(
+        config.upstreams[1].outlier,
+        crate::resilience::OutlierDetection::default()
+    );
+    assert_eq!(config.limits, crate::resilience::Limits::default());
+    assert_eq!(config.upstreams[1].health, None);
+}
+
+#[test]
+fn example_file_commented_out_keys_are_valid_too() {
+    let text = include_str!("../../../examples/sluice.toml");
+    let commented = [
+        "# [upstreams.canary.health]",
+        "# path =",
+        "# interval =",
+        "# timeout =",
+        "# healthy =",
+        "# unhealthy =",
+        "# max_body_bytes =",
+    ];
+    let mut uncommented = text.to_owned();
+    for line in commented {
+        assert!(uncommented.contains(line), "the example no longer has `{line}`");
+        uncommented = uncommented.replace(line, &line[2..]);
+    }
+    let config = accepted(&uncommented);
+    let health = config.upstreams[1].health.clone().expect("health table uncommented");
+    assert_eq!(health.path, "/healthz");
+    assert_eq!(
+        (health.interval, health.timeout),
+        (Duration::from_secs(1), Duration::from_millis(500))
+    );
+    assert_eq!(config.limits.max_body_bytes, Some(10 * 1024 * 1024));
 }
 
 #[test]
@@ -77,7 +114,8 @@ fn display_is_file_line_column_key_path_message() {
     let err = Config::from_toml(&text, Some(Path::new("etc/sluice.toml"))).expect_err("typo");
     assert_eq!(
         err.to_string(),
-        "etc/sluice.toml:5:1: upstreams.blue.servrs: unknown key `servrs`; did you mean `servers`? valid keys: servers"
+        "etc/sluice.toml:5:1: upstreams.blue.servrs: unknown key `servrs`; did you mean `servers`? valid keys: servers, health, \
+         outlier"
     );
     assert_eq!(err.key_path(), Some("upstreams.blue.servrs"));
     let location = err.location().expect("a located error");
