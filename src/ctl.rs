@@ -12,9 +12,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use http::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sluice_config::Config;
 
 use self::client::{Answer, Call, CallError, segment};
@@ -47,7 +47,7 @@ pub(crate) struct CtlArgs {
     /// sluice config file whose `[admin]` section gives the URL (`listen`) and the token (`token_file`)
     #[arg(long, short, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
-    /// File holding the bearer token sent with changes (weights, drain, enable, reload); without it:
+    /// File holding the bearer token sent with changes (weights, drain, enable, reload, rollout commands); without it:
     /// $SLUICE_ADMIN_TOKEN (the token itself), else the --config file's `[admin] token_file`
     #[arg(long, value_name = "PATH", global = true)]
     token_file: Option<PathBuf>,
@@ -92,6 +92,47 @@ enum CtlCommand {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
         limit: Option<u16>,
     },
+    /// Drive or show a route's automatic rollout (`[routes.rollout]`), e.g. `sluice ctl rollout status web`
+    Rollout {
+        /// What to do: `status` shows the phase, step, canary share and latest decisions; the others change it
+        #[arg(value_enum)]
+        action: RolloutAction,
+        /// Route name
+        route: String,
+        /// With `start`: the revision this rollout is for (shown in the status and the decision log)
+        #[arg(long, value_name = "R")]
+        revision: Option<String>,
+    },
+}
+
+/// `sluice ctl rollout ACTION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RolloutAction {
+    /// Start a new rollout (from idle, succeeded or failed)
+    Start,
+    /// Hold the rollout where it is
+    Pause,
+    /// Continue a paused rollout
+    Resume,
+    /// Skip to 100 % on the canary now
+    Promote,
+    /// Roll back to 0 % on the canary now
+    Abort,
+    /// Show where the rollout is (read-only)
+    Status,
+}
+
+impl RolloutAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            RolloutAction::Start => "start",
+            RolloutAction::Pause => "pause",
+            RolloutAction::Resume => "resume",
+            RolloutAction::Promote => "promote",
+            RolloutAction::Abort => "abort",
+            RolloutAction::Status => "status",
+        }
+    }
 }
 
 /// Why `sluice ctl` did not succeed; each maps to one exit status.
@@ -210,6 +251,34 @@ fn request(command: &CtlCommand) -> Result<(Method, String, Option<Value>), Fail
         CtlCommand::Reload => (Method::POST, "/api/v1/reload".to_owned(), None),
         CtlCommand::Events { limit: Some(n) } => (Method::GET, format!("/api/v1/events?limit={n}"), None),
         CtlCommand::Events { limit: None } => (Method::GET, "/api/v1/events".to_owned(), None),
+        CtlCommand::Rollout {
+            action,
+            route,
+            revision,
+        } => rollout_request(*action, route, revision.as_deref())?,
+    })
+}
+
+fn rollout_request(
+    action: RolloutAction,
+    route: &str,
+    revision: Option<&str>,
+) -> Result<(Method, String, Option<Value>), Failure> {
+    let path = format!("/api/v1/routes/{}/rollout", segment(route));
+    if revision.is_some() && action != RolloutAction::Start {
+        return Err(Failure::Usage(format!(
+            "--revision goes with `rollout start`, not `rollout {}`",
+            action.as_str()
+        )));
+    }
+    Ok(match action {
+        RolloutAction::Status => (Method::GET, path, None),
+        RolloutAction::Start => (
+            Method::POST,
+            format!("{path}/start"),
+            revision.map(|r| json!({ "revision": r })),
+        ),
+        other => (Method::POST, format!("{path}/{}", other.as_str()), None),
     })
 }
 
@@ -236,6 +305,7 @@ fn table(command: &CtlCommand, answer: &Answer, target: &Target) -> Result<Strin
         CtlCommand::Drain { .. } | CtlCommand::Enable { .. } => render::server(&json),
         CtlCommand::Reload => render::reload(&json),
         CtlCommand::Events { .. } => render::events(&json),
+        CtlCommand::Rollout { .. } => render::rollout(&json),
     };
     rendered.map_err(|err| Failure::BadAnswer(format!("unexpected answer from {}: {err}", target.url)))
 }
@@ -364,6 +434,83 @@ mod tests {
         assert_eq!(
             path(CtlCommand::Events { limit: None }),
             (Method::GET, "/api/v1/events".into(), None)
+        );
+    }
+
+    #[test]
+    fn rollout_requests_follow_the_api_contract() {
+        let path = |action, revision: Option<&str>| {
+            let c = CtlCommand::Rollout {
+                action,
+                route: "web".into(),
+                revision: revision.map(str::to_owned),
+            };
+            let (method, path, body) = request(&c).unwrap();
+            (method, path, body.map(|b| b.to_string()))
+        };
+        assert_eq!(
+            path(RolloutAction::Status, None),
+            (Method::GET, "/api/v1/routes/web/rollout".into(), None)
+        );
+        assert_eq!(
+            path(RolloutAction::Start, None),
+            (Method::POST, "/api/v1/routes/web/rollout/start".into(), None)
+        );
+        assert_eq!(
+            path(RolloutAction::Start, Some("build-7")),
+            (
+                Method::POST,
+                "/api/v1/routes/web/rollout/start".into(),
+                Some(r#"{"revision":"build-7"}"#.into())
+            )
+        );
+        for (action, word) in [
+            (RolloutAction::Pause, "pause"),
+            (RolloutAction::Resume, "resume"),
+            (RolloutAction::Promote, "promote"),
+            (RolloutAction::Abort, "abort"),
+        ] {
+            assert_eq!(
+                path(action, None),
+                (Method::POST, format!("/api/v1/routes/web/rollout/{word}"), None)
+            );
+        }
+        let misplaced = CtlCommand::Rollout {
+            action: RolloutAction::Abort,
+            route: "web".into(),
+            revision: Some("x".into()),
+        };
+        match request(&misplaced) {
+            Err(Failure::Usage(m)) => assert!(m.contains("--revision goes with `rollout start`"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rollout_command_line_parses() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            ctl: CtlArgs,
+        }
+        let cli = Cli::try_parse_from(["ctl", "rollout", "start", "web", "--revision", "b7", "--json"]).unwrap();
+        assert!(cli.ctl.json);
+        match cli.ctl.command {
+            CtlCommand::Rollout {
+                action,
+                route,
+                revision,
+            } => assert_eq!(
+                (action, route.as_str(), revision.as_deref()),
+                (RolloutAction::Start, "web", Some("b7"))
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["ctl", "rollout", "restart", "web"]).is_err());
+        assert!(
+            Cli::try_parse_from(["ctl", "rollout", "status"]).is_err(),
+            "the route is required"
         );
     }
 

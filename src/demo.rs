@@ -1,19 +1,16 @@
-//! `sluice demo`: embedded blue and canary upstreams behind sluice with a 90/10 split, no files needed.
+//! `sluice demo`: the whole idea in one command. Embedded blue and canary upstreams, sluice in front with an
+//! automatic canary rollout, built-in load, and a live view until the canary is promoted or rolled back.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use sluice_config::Config;
-use sluice_proxy::Proxy;
+use sluice_admin::controller::{Controller, Input};
+use sluice_config::{Config, Phase, Snapshot as _, Store};
+use sluice_loadtest::{LiveStats, LoadSpec, Mode, Target};
+use sluice_proxy::{Proxy, Table};
 use tokio::net::TcpListener;
 
 /// Options of `sluice demo`.
@@ -22,12 +19,22 @@ pub(crate) struct DemoArgs {
     /// Address the demo proxy listens on; an ephemeral port is used when this one is taken.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Requests the demo sends through the proxy to show the split.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    requests: u32,
-    /// Exit after showing the split instead of serving until Ctrl-C.
-    #[arg(long)]
-    exit: bool,
+    /// Make the canary misbehave so the controller rolls it back: `errors` (8 % of answers are 500s) or
+    /// `latency` (150 ms slower).
+    #[arg(long, value_name = "KIND", num_args = 0..=1, default_missing_value = "errors")]
+    faulty_canary: Option<Fault>,
+    /// Seconds per analysis interval (one per rollout step).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=60))]
+    interval: u64,
+    /// Requests per second the built-in load sends (open loop).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(50..=20_000))]
+    rate: u32,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Fault {
+    Errors,
+    Latency,
 }
 
 pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -43,10 +50,13 @@ async fn tour(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .spawn()
         .await
         .context("starting the blue upstream")?;
-    let canary = sluice_loadtest::upstream("canary")
-        .spawn()
-        .await
-        .context("starting the canary upstream")?;
+    let mut canary = sluice_loadtest::upstream("canary");
+    match args.faulty_canary {
+        Some(Fault::Errors) => canary = canary.fail_rate(0.08),
+        Some(Fault::Latency) => canary = canary.latency(Duration::from_millis(150)),
+        None => {}
+    }
+    let canary = canary.spawn().await.context("starting the canary upstream")?;
     let listener = match TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(err) => {
@@ -67,69 +77,163 @@ async fn tour(args: DemoArgs) -> anyhow::Result<ExitCode> {
         servers = ["{canary}"]
         [[routes]]
         name = "web"
-        weights = {{ blue = 90, canary = 10 }}
+        weights = {{ blue = 100, canary = 0 }}
+        [routes.rollout]
+        stable = "blue"
+        canary = "canary"
+        steps = [10, 25, 50, 100]
+        interval = "{interval}s"
+        failure_threshold = 2
+        min_requests = {min_requests}
+        progress_deadline = "60s"
         [timeouts]
         drain = "2s"
         "#,
         blue = blue.addr(),
         canary = canary.addr(),
+        interval = args.interval,
+        // The first step gets 10 % of the load: ask for about three quarters of what it brings per interval.
+        min_requests = (u64::from(args.rate) * args.interval * 3 / 40).max(20),
     );
-    let config = Arc::new(Config::from_toml(&text, None).context("the demo's embedded config")?);
-    let proxy = Proxy::from_config((*config).clone()).map_err(anyhow::Error::msg)?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let config = Config::from_toml(&text, None).context("the demo's embedded config")?;
+    let store = Arc::new(Store::<Table>::from_config(config).map_err(anyhow::Error::msg)?);
+    let proxy = Proxy::new(Arc::clone(&store));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
     let server = tokio::spawn(sluice_proxy::serve(
         vec![listener],
         proxy,
-        config.timeouts.idle,
-        config.timeouts.drain,
-        async move {
-            let _ = stop_rx.await;
-        },
+        store.state().effective.timeouts.idle,
+        store.state().effective.timeouts.drain,
+        stopped(stop_rx.clone()),
     ));
+    let controller = Controller::new(Arc::clone(&store));
+    let controller_task = tokio::spawn(Arc::clone(&controller).run(stopped(stop_rx)));
 
-    println!("sluice demo: blue on {}, canary on {}", blue.addr(), canary.addr());
-    println!("sluice demo: proxy on http://{addr} splitting route `web` 90 % blue / 10 % canary");
-    let tally = send(addr, args.requests).await?;
-    let total: u64 = tally.values().sum();
-    println!("sluice demo: sent {total} requests through the proxy; each answer named its version:");
-    for (version, count) in &tally {
-        println!(
-            "  {version:<8} {count:>7}  {:>6.2} %",
-            *count as f64 * 100.0 / total as f64
+    println!(
+        "sluice demo: blue on {}, canary on {}{}",
+        blue.addr(),
+        canary.addr(),
+        match args.faulty_canary {
+            Some(Fault::Errors) => " (faulty: 8 % errors)",
+            Some(Fault::Latency) => " (faulty: +150 ms)",
+            None => "",
+        }
+    );
+    println!(
+        "sluice demo: proxy on http://{addr}; {} req/s of built-in load; rollout 10 → 25 → 50 → 100 %, one analysis every {} s",
+        args.rate, args.interval
+    );
+
+    let mut spec = LoadSpec::new(Target::from_addr(addr, "/").context("demo load target")?);
+    spec.mode = Mode::Open {
+        rate: f64::from(args.rate),
+    };
+    spec.connections = 64;
+    let live = LiveStats::new();
+    let load = tokio::spawn({
+        let (spec, live) = (spec, live.clone());
+        async move { sluice_loadtest::run_with(&spec, live).await }
+    });
+    // A second of traffic on blue alone, then the rollout starts.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    controller
+        .command(
+            "web",
+            Input::Start {
+                revision: Some("demo".into()),
+            },
+            "sluice demo",
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+
+    let started = Instant::now();
+    let mut shown = 0;
+    let outcome = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let table = store.load();
+        let state = table.state();
+        let weights: Vec<String> = state.effective.routes[0]
+            .weights
+            .iter()
+            .map(|w| format!("{} {:>3}", w.upstream, w.weight))
+            .collect();
+        let mut line = format!(
+            "{:>4.0}s  weights {}  |",
+            started.elapsed().as_secs_f64(),
+            weights.join(" / ")
         );
-    }
-    if !args.exit {
-        println!("sluice demo: try `curl -i http://{addr}/` or `curl http://{addr}/echo`; Ctrl-C to stop");
-        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-    }
-    let _ = stop_tx.send(());
+        for version in ["blue", "canary"] {
+            let s = table
+                .telemetry()
+                .stats(&table.config().routes[0].name, version, Duration::from_secs(1));
+            if let Some(s) = s.filter(|s| s.requests > 0) {
+                let p99 = s.quantile(0.99).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+                let errors = s.error_rate().unwrap_or(0.0) * 100.0;
+                line.push_str(&format!(
+                    " {version} {:>4} req/s {errors:>5.1} % err p99 {p99:>6.1} ms |",
+                    s.requests
+                ));
+            }
+        }
+        let (phase, step) = state
+            .overrides
+            .rollouts
+            .get("web")
+            .map_or((Phase::Idle, 0), |r| (r.phase, r.step));
+        line.push_str(&format!(" {} step {}", phase.as_str(), step + 1));
+        println!("{line}");
+        let decisions = controller.decisions("web");
+        for d in decisions.iter().skip(shown) {
+            println!("      controller: {}", d.note);
+        }
+        shown = decisions.len();
+        if matches!(phase, Phase::Succeeded | Phase::Failed) {
+            break state.overrides.rollouts.get("web").cloned();
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            break None;
+        }
+    };
+    live.stop();
+    let report = load.await.context("the load task")?.context("the built-in load")?;
+    let _ = stop_tx.send(true);
     let _ = server.await;
+    let _ = controller_task.await;
     blue.shutdown().await;
     canary.shutdown().await;
-    Ok(ExitCode::SUCCESS)
-}
 
-/// Sends `n` GETs over keep-alive connections and counts the `x-upstream` header of each answer.
-async fn send(addr: SocketAddr, n: u32) -> anyhow::Result<BTreeMap<String, u64>> {
-    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let uri: http::Uri = format!("http://{addr}/").parse().context("demo URI")?;
-    let mut tally = BTreeMap::new();
-    for _ in 0..n {
-        let response = tokio::time::timeout(Duration::from_secs(5), client.get(uri.clone()))
-            .await
-            .context("the proxy did not answer within 5 s")?
-            .context("request through the proxy")?;
-        let version = response
-            .headers()
-            .get("x-upstream")
-            .and_then(|v| v.to_str().ok())
-            .map_or_else(|| format!("status {}", response.status()), str::to_owned);
-        response
-            .into_body()
-            .collect()
-            .await
-            .context("reading a demo response")?;
-        *tally.entry(version).or_insert(0) += 1;
+    println!();
+    let tally: Vec<String> = report.tally.iter().map(|(v, n)| format!("{v} {n}")).collect();
+    println!(
+        "sluice demo: {} requests in {:.0} s ({}), {} answered with an error, p99 {:.1} ms as the load generator saw it",
+        report.requests,
+        started.elapsed().as_secs_f64(),
+        tally.join(", "),
+        report.error_count()
+            + report
+                .statuses
+                .iter()
+                .filter(|(s, _)| **s >= 500)
+                .map(|(_, n)| n)
+                .sum::<u64>(),
+        report.quantile(0.99).as_secs_f64() * 1000.0
+    );
+    match outcome {
+        Some(r) if r.phase == Phase::Succeeded => {
+            println!("sluice demo: PROMOTED — {}", r.reason.unwrap_or_default());
+        }
+        Some(r) => {
+            println!("sluice demo: ROLLED BACK — {}", r.reason.unwrap_or_default());
+        }
+        None => {
+            println!("sluice demo: the rollout did not finish within 3 minutes");
+            return Ok(ExitCode::FAILURE);
+        }
     }
-    Ok(tally)
+    println!("sluice demo: try `sluice demo --faulty-canary` (errors) or `--faulty-canary latency` to see a rollback");
+    Ok(ExitCode::SUCCESS)
 }

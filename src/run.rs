@@ -54,6 +54,8 @@ async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode
         listeners.push(listener);
     }
     let (stop_tx, stop_rx) = watch::channel(false);
+    let controller = sluice_admin::controller::Controller::new(Arc::clone(&store));
+    let controller_task = tokio::spawn(Arc::clone(&controller).run(stopped(stop_rx.clone())));
     let admin_task = match &config.admin {
         Some(admin) => {
             let token = match &admin.token_file {
@@ -65,7 +67,9 @@ async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode
                 .with_context(|| format!("binding admin.listen address {}", admin.listen))?;
             let local = listener.local_addr().context("reading the admin address")?;
             println!("sluice admin listening on http://{local}");
-            let state = Arc::new(sluice_admin::AdminState::new(Arc::clone(&store), token));
+            let state = Arc::new(
+                sluice_admin::AdminState::new(Arc::clone(&store), token).with_controller(Arc::clone(&controller)),
+            );
             Some(tokio::spawn(sluice_admin::serve(
                 listener,
                 state,
@@ -108,6 +112,7 @@ async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode
     }
     signals.abort();
     health.abort();
+    let _ = controller_task.await;
     if let Some(task) = admin_task {
         let _ = task.await;
     }

@@ -52,6 +52,8 @@ pub(crate) enum ApiError {
     Unprocessable(String),
     /// 500.
     Internal(String),
+    /// 503: the part of sluice that would answer is not running.
+    Unavailable(String),
 }
 
 /// Which call a [`WriteError`] came from: an unknown upstream is a bad body field for weights but a missing
@@ -94,6 +96,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -104,7 +107,8 @@ impl ApiError {
             | ApiError::Conflict(m)
             | ApiError::TooLarge(m)
             | ApiError::Unprocessable(m)
-            | ApiError::Internal(m) => m.clone(),
+            | ApiError::Internal(m)
+            | ApiError::Unavailable(m) => m.clone(),
             ApiError::Unauthorized(m) => (*m).to_owned(),
             ApiError::MethodNotAllowed { allow } => format!("method not allowed here; this path takes {allow}"),
         }

@@ -7,6 +7,7 @@
 pub mod analysis;
 mod auth;
 mod body;
+pub mod controller;
 mod endpoint;
 mod error;
 mod metrics;

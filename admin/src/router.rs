@@ -9,6 +9,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 
+use crate::endpoint::RolloutCommand;
 use crate::error::ApiError;
 use crate::server::AdminState;
 use crate::{body, endpoint, reply};
@@ -26,6 +27,13 @@ enum Endpoint {
     },
     Stats {
         route: String,
+    },
+    Rollout {
+        route: String,
+    },
+    RolloutCommand {
+        route: String,
+        command: RolloutCommand,
     },
     Server {
         upstream: String,
@@ -57,11 +65,14 @@ where
 {
     let endpoint = Endpoint::parse(req.uri().path())?;
     let (read_only, allow) = match endpoint {
-        Endpoint::Healthz | Endpoint::Metrics | Endpoint::State | Endpoint::Events | Endpoint::Stats { .. } => {
-            (true, "GET, HEAD")
-        }
+        Endpoint::Healthz
+        | Endpoint::Metrics
+        | Endpoint::State
+        | Endpoint::Events
+        | Endpoint::Stats { .. }
+        | Endpoint::Rollout { .. } => (true, "GET, HEAD"),
         Endpoint::Weights { .. } => (false, "PUT"),
-        Endpoint::Reload | Endpoint::Server { .. } => (false, "POST"),
+        Endpoint::Reload | Endpoint::Server { .. } | Endpoint::RolloutCommand { .. } => (false, "POST"),
     };
     let method_ok = match *req.method() {
         Method::GET | Method::HEAD => read_only,
@@ -79,6 +90,7 @@ where
             Endpoint::Metrics => endpoint::metrics(admin),
             Endpoint::Events => endpoint::events(admin, query),
             Endpoint::Stats { route } => endpoint::stats(admin, &route, query),
+            Endpoint::Rollout { route } => endpoint::rollout(admin, &route),
             _ => Ok(endpoint::state(admin)),
         };
     }
@@ -93,6 +105,10 @@ where
             server,
             drain,
         } => endpoint::server(admin, upstream, server, drain, who).await,
+        Endpoint::RolloutCommand { route, command } => {
+            let input = endpoint::rollout_input(command, &body)?;
+            endpoint::rollout_command(admin, route, command, input, who).await
+        }
         _ => endpoint::reload(admin, who).await,
     }
 }
@@ -118,6 +134,13 @@ impl Endpoint {
             },
             ["routes", route, "stats"] => Endpoint::Stats {
                 route: name(route, "route")?,
+            },
+            ["routes", route, "rollout"] => Endpoint::Rollout {
+                route: name(route, "route")?,
+            },
+            ["routes", route, "rollout", command] => Endpoint::RolloutCommand {
+                route: name(route, "route")?,
+                command: RolloutCommand::parse(command).ok_or_else(not_found)?,
             },
             ["upstreams", upstream, "servers", server, action @ ("drain" | "enable")] => Endpoint::Server {
                 upstream: name(upstream, "upstream")?,
@@ -145,10 +168,10 @@ fn name(segment: &str, what: &str) -> Result<String, ApiError> {
 /// literal in brackets and normalised (`[::0001]:80` is `[::1]:80`), raw or percent-encoded.
 fn server_addr(segment: &str) -> Result<String, ApiError> {
     let text = decode(segment)?;
-    if let Some((inside, port)) = text.strip_prefix('[').and_then(|rest| rest.split_once("]:")) {
-        if let Ok(ip) = inside.parse::<Ipv6Addr>() {
-            return Ok(format!("[{ip}]:{port}"));
-        }
+    if let Some((inside, port)) = text.strip_prefix('[').and_then(|rest| rest.split_once("]:"))
+        && let Ok(ip) = inside.parse::<Ipv6Addr>()
+    {
+        return Ok(format!("[{ip}]:{port}"));
     }
     Ok(text.to_ascii_lowercase())
 }
@@ -203,6 +226,17 @@ mod tests {
             }
         );
         assert_eq!(
+            Endpoint::parse("/api/v1/routes/web/rollout").unwrap(),
+            Endpoint::Rollout { route: "web".into() }
+        );
+        assert_eq!(
+            Endpoint::parse("/api/v1/routes/web/rollout/abort").unwrap(),
+            Endpoint::RolloutCommand {
+                route: "web".into(),
+                command: RolloutCommand::Abort
+            }
+        );
+        assert_eq!(
             Endpoint::parse("/api/v1/upstreams/blue/servers/127.0.0.1:9101/drain").unwrap(),
             server("blue", "127.0.0.1:9101", true)
         );
@@ -216,6 +250,8 @@ mod tests {
             "/api/v1/routes/web",
             "/api/v2/state",
             "/api/v1/upstreams/b/servers/a:1/x",
+            "/api/v1/routes/web/rollout/restart",
+            "/api/v1/routes/web/rollout/",
         ] {
             assert!(matches!(Endpoint::parse(path), Err(ApiError::NotFound(_))), "{path}");
         }

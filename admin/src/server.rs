@@ -15,6 +15,7 @@ use sluice_proxy::Table;
 use tokio::net::TcpListener;
 
 use crate::auth::Token;
+use crate::controller::Controller;
 use crate::error::ApiError;
 use crate::router;
 
@@ -23,10 +24,11 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// On shutdown, how long in-flight admin calls may take to finish.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// What the admin API serves: the live store and the token changes need.
+/// What the admin API serves: the live store, the token changes need, and the promotion controller that rollout
+/// commands go to.
 ///
-/// Reads (`GET /healthz`, `/metrics`, `/api/v1/state`, `/api/v1/events`, `/api/v1/routes/{route}/stats`) are open
-/// to anyone who can reach the listener: they show weights, traffic, server addresses and file paths, never the
+/// Reads (`GET /healthz`, `/metrics`, `/api/v1/state`, `/api/v1/events`, `/api/v1/routes/{route}/stats`,
+/// `/api/v1/routes/{route}/rollout`) are open to anyone who can reach the listener: they show weights, traffic, server addresses and file paths, never the
 /// token. Changes (`PUT`, `POST`) need
 /// `Authorization: Bearer <token>` when a token is set; without one (allowed by the config only on a loopback
 /// listener) they are open too.
@@ -34,6 +36,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub struct AdminState {
     store: Arc<Store<Table>>,
     token: Option<Token>,
+    controller: Option<Arc<Controller>>,
 }
 
 impl AdminState {
@@ -43,7 +46,20 @@ impl AdminState {
         AdminState {
             store,
             token: token.as_deref().map(Token::new),
+            controller: None,
         }
+    }
+
+    /// Sends rollout commands (`POST /api/v1/routes/{route}/rollout/...`) to `controller`; without one they answer
+    /// 503.
+    #[must_use]
+    pub fn with_controller(mut self, controller: Arc<Controller>) -> AdminState {
+        self.controller = Some(controller);
+        self
+    }
+
+    pub(crate) fn controller(&self) -> Option<&Arc<Controller>> {
+        self.controller.as_ref()
     }
 
     pub(crate) fn store(&self) -> &Arc<Store<Table>> {

@@ -17,8 +17,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::controller::Controller;
 use crate::{AdminState, serve};
 
+mod rollout;
 mod telemetry;
 
 const TOKEN: &str = "s3cret-token";
@@ -44,6 +46,7 @@ struct Admin {
     addr: SocketAddr,
     config: PathBuf,
     store: Arc<Store<Table>>,
+    controller: Option<Arc<Controller>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -69,14 +72,25 @@ impl Reply {
 }
 
 async fn start(token: Option<&str>) -> Admin {
+    start_with(CONFIG, token, false).await
+}
+
+/// An admin server on `config`; with `controller`, rollout commands go to a [`Controller`] on the same store (not
+/// running: a test that wants its ticks runs it).
+async fn start_with(config_text: &str, token: Option<&str>, controller: bool) -> Admin {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sluice.toml");
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, config_text).unwrap();
     let store = Arc::new(Store::open(&config, &OpenOptions::default()).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let admin = Arc::new(AdminState::new(Arc::clone(&store), token.map(str::to_owned)));
+    let controller = controller.then(|| Controller::new(Arc::clone(&store)));
+    let mut admin = AdminState::new(Arc::clone(&store), token.map(str::to_owned));
+    if let Some(controller) = &controller {
+        admin = admin.with_controller(Arc::clone(controller));
+    }
+    let admin = Arc::new(admin);
     let task = tokio::spawn(serve(listener, admin, async {
         let _ = stopped.await;
     }));
@@ -84,6 +98,7 @@ async fn start(token: Option<&str>) -> Admin {
         addr,
         config,
         store,
+        controller,
         stop: Some(stop),
         task,
         _dir: dir,

@@ -3,9 +3,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use sluice_config::{Event, HostPattern, ReloadOutcome, Route, Snapshot as _, Store, percent, shares};
+use sluice_config::{
+    Event, HostPattern, Phase, ReloadOutcome, Rollout, RolloutState, Route, Snapshot as _, Store, Strategy, percent,
+    shares,
+};
 use sluice_proxy::Table;
 
+use crate::controller::Decision;
 use crate::stats;
 
 /// `GET /api/v1/state`.
@@ -114,6 +118,79 @@ pub(crate) fn events(events: &[Event]) -> Value {
     json!({ "events": events })
 }
 
+/// `GET /api/v1/routes/{route}/rollout` (and the answer to its commands): the rollout's config, where it is, and
+/// the decision log, oldest first.
+pub(crate) fn rollout(route: &str, config: &Rollout, state: &RolloutState, decisions: &[Decision]) -> Value {
+    let analysis = &config.analysis;
+    let decisions: Vec<Value> = decisions
+        .iter()
+        .map(|d| {
+            let mut value = serde_json::to_value(d).unwrap_or_else(|e| json!({ "error": e.to_string() }));
+            value["at"] = json!(time_ms(d.at_ms));
+            value
+        })
+        .collect();
+    json!({
+        "route": route,
+        "config": {
+            "strategy": match config.strategy {
+                Strategy::Canary => "canary",
+                Strategy::BlueGreen => "blue_green",
+            },
+            "stable": config.stable,
+            "canary": config.canary,
+            "steps": config.steps,
+            "interval_s": config.interval.as_secs_f64(),
+            "failure_threshold": config.failure_threshold,
+            "min_requests": config.min_requests,
+            "progress_deadline_s": config.progress_deadline.as_secs_f64(),
+            "analysis": {
+                "max_error_rate": analysis.max_error_rate,
+                "max_error_rate_increase": analysis.max_error_rate_increase,
+                "max_latency_p99_ms": analysis.max_latency_p99.as_secs_f64() * 1000.0,
+                "max_latency_ratio": analysis.max_latency_ratio,
+                "confidence": analysis.confidence,
+            },
+            "revision": config.revision,
+        },
+        "state": {
+            "phase": state.phase.as_str(),
+            "step": state.step,
+            "canary_percent": canary_percent(config, state),
+            "failures": state.failures,
+            "paused_from": state.paused_from.map(Phase::as_str),
+            "reason": state.reason,
+            "revision": state.revision,
+            "stable": state.stable,
+            "canary": state.canary,
+            "started_at": (state.started_at_ms > 0).then(|| time_ms(state.started_at_ms)),
+            "last_conclusive_at": (state.last_conclusive_ms > 0).then(|| time_ms(state.last_conclusive_ms)),
+        },
+        "decisions": decisions,
+    })
+}
+
+/// The canary's share the rollout's phase stands for: the step's percent while progressing (a blue-green rollout
+/// analyses after its switch, at 100), 100 once succeeded, 0 before traffic moves and after a rollback; a paused
+/// rollout holds the share of the phase it paused.
+fn canary_percent(config: &Rollout, state: &RolloutState) -> u32 {
+    let phase = match state.phase {
+        Phase::Paused => state.paused_from.unwrap_or(Phase::Progressing),
+        phase => phase,
+    };
+    let step = config.steps.get(state.step).copied().unwrap_or(0);
+    match (phase, config.strategy) {
+        (Phase::Succeeded, _) | (Phase::Progressing, Strategy::BlueGreen) => 100,
+        (Phase::Progressing | Phase::Promoting, Strategy::Canary) => step,
+        _ => 0,
+    }
+}
+
+/// [`time`] of Unix milliseconds.
+fn time_ms(ms: u64) -> String {
+    time(UNIX_EPOCH + Duration::from_millis(ms))
+}
+
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-23T04:30:00.123Z`. Times outside years 1970–9999 (a clock
 /// gone wrong, a hand-edited state file) are clamped rather than failing the whole document.
 pub(crate) fn time(at: SystemTime) -> String {
@@ -138,5 +215,72 @@ mod tests {
             time(UNIX_EPOCH + Duration::from_millis(u64::MAX)),
             "9999-12-31T23:59:59.999Z"
         );
+    }
+
+    fn sample(strategy: Strategy) -> Rollout {
+        Rollout {
+            strategy,
+            stable: "blue".into(),
+            canary: "canary".into(),
+            steps: vec![5, 25, 100],
+            interval: Duration::from_millis(1500),
+            failure_threshold: 2,
+            min_requests: 200,
+            progress_deadline: Duration::from_secs(600),
+            analysis: sluice_config::AnalysisSettings::default(),
+            webhooks: Vec::new(),
+            revision: Some("build-7".into()),
+        }
+    }
+
+    #[test]
+    fn canary_percent_follows_the_phase() {
+        let config = sample(Strategy::Canary);
+        let mut state = crate::controller::idle(&config);
+        let mut at = |phase, paused_from, step| {
+            state.phase = phase;
+            state.paused_from = paused_from;
+            state.step = step;
+            canary_percent(&config, &state)
+        };
+        assert_eq!(at(Phase::Idle, None, 0), 0);
+        assert_eq!(at(Phase::Initializing, None, 0), 0);
+        assert_eq!(at(Phase::Progressing, None, 1), 25);
+        assert_eq!(at(Phase::Promoting, None, 1), 25);
+        assert_eq!(at(Phase::Paused, Some(Phase::Progressing), 1), 25);
+        assert_eq!(at(Phase::Paused, Some(Phase::Initializing), 0), 0);
+        assert_eq!(at(Phase::Succeeded, None, 1), 100);
+        assert_eq!(at(Phase::Failed, None, 1), 0);
+        let blue_green = sample(Strategy::BlueGreen);
+        let mut state = crate::controller::idle(&blue_green);
+        state.phase = Phase::Promoting;
+        assert_eq!(canary_percent(&blue_green, &state), 0, "before the switch");
+        state.phase = Phase::Progressing;
+        state.step = 2;
+        assert_eq!(canary_percent(&blue_green, &state), 100, "analysing after the switch");
+    }
+
+    #[test]
+    fn rollout_document_spells_durations_and_times() {
+        let config = sample(Strategy::BlueGreen);
+        let mut state = crate::controller::idle(&config);
+        let doc = rollout("web", &config, &state, &[]);
+        assert_eq!(doc["config"]["strategy"], "blue_green");
+        assert_eq!(doc["config"]["interval_s"], 1.5);
+        assert_eq!(doc["config"]["analysis"]["max_latency_p99_ms"], 500.0);
+        assert_eq!(doc["state"]["started_at"], Value::Null, "never started");
+        state.started_at_ms = 1_795_408_200_123;
+        let decision = Decision {
+            at_ms: 1_795_408_200_123,
+            phase: "initializing",
+            step: 0,
+            note: "rollout started".into(),
+            judgement: None,
+        };
+        let doc = rollout("web", &config, &state, &[decision]);
+        assert_eq!(doc["state"]["started_at"], "2026-11-23T04:30:00.123Z");
+        assert_eq!(doc["decisions"][0]["at"], "2026-11-23T04:30:00.123Z");
+        assert_eq!(doc["decisions"][0]["at_ms"], 1_795_408_200_123_u64);
+        assert_eq!(doc["decisions"][0]["note"], "rollout started");
     }
 }

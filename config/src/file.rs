@@ -81,6 +81,7 @@ pub(crate) struct RouteFile {
     pub(crate) fallback: Option<Spanned<String>>,
     #[serde(default)]
     pub(crate) retry: RetryFile,
+    pub(crate) rollout: Option<Spanned<RolloutFile>>,
 }
 
 /// `[routes.retry]`.
@@ -89,6 +90,45 @@ pub(crate) struct RouteFile {
 pub(crate) struct RetryFile {
     pub(crate) attempts: Option<Spanned<i64>>,
     pub(crate) budget_percent: Option<Spanned<i64>>,
+}
+
+/// `[routes.rollout]`: names, durations and counts as written, parsed in `validate/rollout.rs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RolloutFile {
+    pub(crate) strategy: Option<Spanned<String>>,
+    pub(crate) stable: Option<Spanned<String>>,
+    pub(crate) canary: Option<Spanned<String>>,
+    pub(crate) steps: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub(crate) interval: Option<Spanned<String>>,
+    pub(crate) failure_threshold: Option<Spanned<i64>>,
+    pub(crate) min_requests: Option<Spanned<i64>>,
+    pub(crate) progress_deadline: Option<Spanned<String>>,
+    pub(crate) revision: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) analysis: AnalysisFile,
+    pub(crate) webhooks: Option<Spanned<Vec<Spanned<WebhookFile>>>>,
+}
+
+/// `[routes.rollout.analysis]`: TOML integers are accepted where a float is expected (`0`, `1`) and range-checked
+/// like any other number.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnalysisFile {
+    pub(crate) max_error_rate: Option<Spanned<f64>>,
+    pub(crate) max_error_rate_increase: Option<Spanned<f64>>,
+    pub(crate) max_latency_p99: Option<Spanned<String>>,
+    pub(crate) max_latency_ratio: Option<Spanned<f64>>,
+    pub(crate) confidence: Option<Spanned<f64>>,
+}
+
+/// One `[[routes.rollout.webhooks]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhookFile {
+    pub(crate) kind: Option<Spanned<String>>,
+    pub(crate) url: Option<Spanned<String>>,
+    pub(crate) timeout: Option<Spanned<String>>,
 }
 
 /// `[routes.sticky]`.
@@ -186,8 +226,8 @@ pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
         "upstreams.*.outlier.max_ejected_percent" => "an integer from 0 to 100",
         "routes" => "an array of tables, written `[[routes]]`",
         "routes[]" => {
-            "a table with `name`, `weights` and optionally `hosts`, `path_prefix`, `sticky`, `match`, `fallback` and \
-             `retry`"
+            "a table with `name`, `weights` and optionally `hosts`, `path_prefix`, `sticky`, `match`, `fallback`, \
+             `retry` and `rollout`"
         }
         "routes[].name" => "a string of `a-z`, `0-9`, `_` and `-`",
         "routes[].hosts" => "a list of host patterns, e.g. `[\"example.com\", \"*.example.com\"]`",
@@ -220,6 +260,35 @@ pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
         "routes[].retry" => "a table `[routes.retry]` with `attempts` and `budget_percent`",
         "routes[].retry.attempts" => "an integer from 0 to 3",
         "routes[].retry.budget_percent" => "an integer from 0 to 100",
+        "routes[].rollout" => {
+            "a table `[routes.rollout]` with `stable`, `canary` and optionally `strategy`, `steps`, `interval`, \
+             `failure_threshold`, `min_requests`, `progress_deadline`, `revision`, `analysis` and `webhooks`"
+        }
+        "routes[].rollout.strategy" => "`\"canary\"` or `\"blue_green\"`",
+        "routes[].rollout.stable" | "routes[].rollout.canary" => {
+            "the name of an upstream in the route's `weights`, e.g. `\"blue\"`"
+        }
+        "routes[].rollout.steps" => "a list of percentages, e.g. `[5, 10, 25, 50, 100]`",
+        "routes[].rollout.steps[]" => "an integer percentage from 1 to 100",
+        "routes[].rollout.failure_threshold" | "routes[].rollout.min_requests" => "an integer of at least 1",
+        "routes[].rollout.revision" => "a string, e.g. `\"build-1234\"`",
+        "routes[].rollout.analysis" => {
+            "a table `[routes.rollout.analysis]` with `max_error_rate`, `max_error_rate_increase`, \
+             `max_latency_p99`, `max_latency_ratio` and `confidence`"
+        }
+        "routes[].rollout.analysis.max_error_rate" => "a number greater than 0 and less than 1, e.g. `0.05`",
+        "routes[].rollout.analysis.max_error_rate_increase" => "a number of at least 0 and less than 1, e.g. `0.01`",
+        "routes[].rollout.analysis.max_latency_ratio" => "a number of at least 1.0, e.g. `1.2`",
+        "routes[].rollout.analysis.confidence" => "a number of at least 0.5 and less than 1, e.g. `0.99`",
+        "routes[].rollout.webhooks" => "an array of tables, written `[[routes.rollout.webhooks]]`",
+        "routes[].rollout.webhooks[]" => "a table with `kind`, `url` and optionally `timeout`",
+        "routes[].rollout.webhooks[].kind" => {
+            "one of `\"pre-rollout\"`, `\"pre-step\"`, `\"confirm-promotion\"`, `\"post-rollout\"` or \
+             `\"rollback\"`"
+        }
+        "routes[].rollout.webhooks[].url" => {
+            "an `http://host[:port][/path]` string, e.g. `\"http://127.0.0.1:9000/hooks/pre\"`"
+        }
         "runtime" => "a table with `workers`",
         "runtime.workers" => "an integer of at least 1",
         "timeouts" => "a table of durations",
@@ -231,7 +300,11 @@ pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
         | "upstreams.*.health.timeout"
         | "upstreams.*.outlier.base_ejection"
         | "upstreams.*.outlier.max_ejection"
-        | "limits.header_timeout" => "a duration string, e.g. `\"250ms\"`, `\"5s\"`, `\"1m30s\"`",
+        | "limits.header_timeout"
+        | "routes[].rollout.interval"
+        | "routes[].rollout.progress_deadline"
+        | "routes[].rollout.analysis.max_latency_p99"
+        | "routes[].rollout.webhooks[].timeout" => "a duration string, e.g. `\"250ms\"`, `\"5s\"`, `\"1m30s\"`",
         "limits" => "a table with `header_timeout`, `max_header_bytes` and `max_body_bytes`",
         "limits.max_header_bytes" => "an integer from 1024 to 1048576",
         "limits.max_body_bytes" => "an integer of at least 1",
@@ -279,6 +352,14 @@ mod tests {
         assert_eq!(
             expected_at("upstreams.canary.outlier.max_ejected_percent"),
             Some("an integer from 0 to 100")
+        );
+        assert_eq!(
+            shape("routes[0].rollout.webhooks[2].timeout"),
+            "routes[].rollout.webhooks[].timeout"
+        );
+        assert_eq!(
+            expected_at("routes[1].rollout.steps[3]"),
+            Some("an integer percentage from 1 to 100")
         );
     }
 }

@@ -12,6 +12,7 @@ mod key_path;
 mod live;
 mod model;
 mod resilience;
+mod rollout;
 mod share;
 mod sticky;
 mod validate;
@@ -24,6 +25,7 @@ pub use live::{
 };
 pub use model::{Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
 pub use resilience::{HealthCheck, Limits, OutlierDetection, RetryPolicy};
+pub use rollout::{AnalysisSettings, Phase, Rollout, RolloutState, Strategy, Webhook, WebhookKind};
 pub use share::{SLOTS, percent, shares};
 pub use sticky::{MatchRule, MatchValue, PIN_KEY_MIN_LEN, PinKeyFiles, SessionKey, Sticky, StickyMode};
 pub use watch::{FileWatcher, WatchError, watch_file};

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::resilience::{HealthCheck, Limits, OutlierDetection, RetryPolicy};
+use crate::rollout::Rollout;
 use crate::sticky::{MatchRule, Sticky};
 
 /// A whole validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The file this was read from, when it came from a file.
     pub source: Option<PathBuf>,
@@ -83,7 +84,7 @@ impl fmt::Display for ServerAddr {
 }
 
 /// A route: which requests it takes and how it splits them across versions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     /// Name matching `[a-z0-9_-]+`, unique.
     pub name: String,
@@ -101,6 +102,8 @@ pub struct Route {
     pub fallback: Option<String>,
     /// Retries of idempotent requests that failed before any response byte.
     pub retry: RetryPolicy,
+    /// Automatic rollout, when `[routes.rollout]` is set.
+    pub rollout: Option<Rollout>,
 }
 
 /// A host pattern of a route.

@@ -16,6 +16,7 @@ use crate::key_path::{child, index};
 use crate::model::{Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
 
 mod resilience;
+mod rollout;
 mod sticky;
 #[cfg(test)]
 mod tests;
@@ -272,6 +273,11 @@ impl Document<'_> {
         let matches = self.matches(key, file.matches.as_ref(), upstreams)?;
         let fallback = self.fallback(key, file.fallback.as_ref(), upstreams)?;
         let retry = self.retry(key, &file.retry)?;
+        let rollout = file
+            .rollout
+            .as_ref()
+            .map(|rollout| self.rollout(key, rollout, &weights))
+            .transpose()?;
         Ok(Route {
             name: name.get_ref().clone(),
             hosts,
@@ -281,6 +287,7 @@ impl Document<'_> {
             matches,
             fallback,
             retry,
+            rollout,
         })
     }
 

@@ -95,12 +95,10 @@ async fn resolve(target: &Target, allow_remote: bool) -> Result<Vec<SocketAddr>,
             source,
         })?
         .collect();
-    if !allow_remote {
-        if let Some(remote) = addrs.iter().find(|addr| !is_local_ip(addr.ip())) {
-            return Err(LoadError::Remote {
-                host: format!("{} ({})", target.host(), remote.ip()),
-            });
-        }
+    if !allow_remote && let Some(remote) = addrs.iter().find(|addr| !is_local_ip(addr.ip())) {
+        return Err(LoadError::Remote {
+            host: format!("{} ({})", target.host(), remote.ip()),
+        });
     }
     if addrs.is_empty() {
         return Err(LoadError::Resolve {

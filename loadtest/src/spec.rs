@@ -191,12 +191,12 @@ impl LoadSpec {
         if self.connections == 0 {
             return Err(LoadError::InvalidSpec("connections must be at least 1".into()));
         }
-        if let Mode::Open { rate } = self.mode {
-            if !(rate.is_finite() && rate > 0.0) {
-                return Err(LoadError::InvalidSpec(format!(
-                    "rate must be a positive number of requests per second, not {rate}"
-                )));
-            }
+        if let Mode::Open { rate } = self.mode
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(LoadError::InvalidSpec(format!(
+                "rate must be a positive number of requests per second, not {rate}"
+            )));
         }
         if self.requests == Some(0) {
             return Err(LoadError::InvalidSpec("requests must be at least 1".into()));

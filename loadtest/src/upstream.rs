@@ -145,10 +145,10 @@ impl UpstreamHandle {
             // The accept loop only ends early if it panicked; then there is nothing left to stop.
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            if let Err(error) = task.await {
-                tracing::warn!(upstream = %self.shared.name, %error, "upstream task failed");
-            }
+        if let Some(task) = self.task.take()
+            && let Err(error) = task.await
+        {
+            tracing::warn!(upstream = %self.shared.name, %error, "upstream task failed");
         }
     }
 }

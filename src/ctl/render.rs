@@ -109,6 +109,82 @@ pub(super) fn events(v: &Value) -> Result<String, String> {
     Ok(out)
 }
 
+/// Decisions `sluice ctl rollout` shows: the latest few (`--json` has them all).
+const DECISIONS_SHOWN: usize = 10;
+
+/// `GET /api/v1/routes/{route}/rollout`, and the answer to each rollout command (the same document): where the
+/// rollout is, then its latest decisions, oldest first.
+pub(super) fn rollout(v: &Value) -> Result<String, String> {
+    object(v)?;
+    let (config, state) = (&v["config"], &v["state"]);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "route        {}  ({}: {} -> {})",
+        text(&v["route"]),
+        text(&config["strategy"]),
+        text(&state["stable"]),
+        text(&state["canary"])
+    );
+    let phase = match &state["paused_from"] {
+        Value::Null => text(&state["phase"]),
+        from => format!("{} (from {})", text(&state["phase"]), text(from)),
+    };
+    let _ = writeln!(out, "phase        {phase}");
+    // The API counts steps from 0; people (and the decision notes) from 1.
+    let step = match state["step"].as_u64() {
+        Some(step) if state["phase"] != "idle" => (step + 1).to_string(),
+        _ => "-".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "step         {step} of {}, canary at {} %",
+        list(&config["steps"]).len(),
+        text(&state["canary_percent"])
+    );
+    let _ = writeln!(
+        out,
+        "failures     {} in a row (rollback at {})",
+        text(&state["failures"]),
+        text(&config["failure_threshold"])
+    );
+    let _ = writeln!(out, "revision     {}", text(&state["revision"]));
+    let _ = writeln!(out, "started      {}", text(&state["started_at"]));
+    let _ = writeln!(out, "reason       {}", text(&state["reason"]));
+
+    out.push('\n');
+    let decisions = list(&v["decisions"]);
+    if decisions.is_empty() {
+        out.push_str("no decisions yet\n");
+        return Ok(out);
+    }
+    let shown = &decisions[decisions.len().saturating_sub(DECISIONS_SHOWN)..];
+    let mut table = Table::new(&["AT", "PHASE", "STEP", "VERDICT", "NOTE"]);
+    table.align_right(2);
+    for decision in shown {
+        let step = decision["step"]
+            .as_u64()
+            .map_or_else(|| "-".to_owned(), |s| (s + 1).to_string());
+        table.row([
+            text(&decision["at"]),
+            text(&decision["phase"]),
+            step,
+            text(&decision["judgement"]["overall"]),
+            text(&decision["note"]),
+        ]);
+    }
+    table.render(&mut out);
+    if shown.len() < decisions.len() {
+        let _ = writeln!(
+            out,
+            "(the last {} of {} decisions; --json shows them all with their numbers)",
+            shown.len(),
+            decisions.len()
+        );
+    }
+    Ok(out)
+}
+
 fn last_reload(out: &mut String, reload: &Value) {
     if reload.is_null() {
         let _ = writeln!(out, "last reload  none yet");
@@ -402,5 +478,78 @@ rejected  2026-11-23T04:29:00.000Z  file watcher               reload rejected
     fn non_objects_are_refused() {
         assert!(state(&json("[]")).is_err());
         assert!(events(&json("\"ok\"")).is_err());
+    }
+
+    /// A rollout document as `GET /api/v1/routes/{route}/rollout` serves it (judgement trimmed to what is shown).
+    const ROLLOUT: &str = r#"{
+  "route": "web",
+  "config": { "strategy": "canary", "stable": "blue", "canary": "canary", "steps": [5, 10, 25, 50, 100],
+              "interval_s": 30.0, "failure_threshold": 2, "min_requests": 200, "progress_deadline_s": 600.0,
+              "analysis": {}, "revision": "build-7" },
+  "state": { "phase": "paused", "step": 1, "canary_percent": 10, "failures": 1, "paused_from": "progressing",
+             "reason": null, "revision": "build-7", "stable": "blue", "canary": "canary",
+             "started_at": "2026-11-23T04:30:00.123Z", "last_conclusive_at": "2026-11-23T04:31:00.123Z" },
+  "decisions": [
+    { "at_ms": 1795408200123, "at": "2026-11-23T04:30:00.123Z", "phase": "initializing", "step": 0,
+      "note": "rollout started; asking the pre-rollout gate", "judgement": null },
+    { "at_ms": 1795408230123, "at": "2026-11-23T04:30:30.123Z", "phase": "progressing", "step": 1,
+      "note": "pre-step gate open; step 2 at 10 %", "judgement": null },
+    { "at_ms": 1795408260123, "at": "2026-11-23T04:31:00.123Z", "phase": "progressing", "step": 1,
+      "note": "analysis failed (1 of 2); holding", "judgement": { "overall": "fail" } },
+    { "at_ms": 1795408270123, "at": "2026-11-23T04:31:10.123Z", "phase": "paused", "step": 1,
+      "note": "paused while progressing", "judgement": null }
+  ]
+}"#;
+
+    #[test]
+    fn rollout_status_shows_where_it_is_and_the_latest_decisions() {
+        let expected = "\
+route        web  (canary: blue -> canary)
+phase        paused (from progressing)
+step         2 of 5, canary at 10 %
+failures     1 in a row (rollback at 2)
+revision     build-7
+started      2026-11-23T04:30:00.123Z
+reason       -
+
+AT                        PHASE         STEP  VERDICT  NOTE
+2026-11-23T04:30:00.123Z  initializing     1  -        rollout started; asking the pre-rollout gate
+2026-11-23T04:30:30.123Z  progressing      2  -        pre-step gate open; step 2 at 10 %
+2026-11-23T04:31:00.123Z  progressing      2  fail     analysis failed (1 of 2); holding
+2026-11-23T04:31:10.123Z  paused           2  -        paused while progressing
+";
+        assert_eq!(rollout(&json(ROLLOUT)).unwrap(), expected);
+    }
+
+    #[test]
+    fn rollout_status_keeps_the_last_decisions_and_says_so() {
+        let mut doc = json(ROLLOUT);
+        let one = doc["decisions"][3].clone();
+        let many: Vec<Value> = (0..25)
+            .map(|i| {
+                let mut d = one.clone();
+                d["note"] = Value::from(format!("decision {i}"));
+                d
+            })
+            .collect();
+        doc["decisions"] = Value::from(many);
+        let out = rollout(&doc).unwrap();
+        assert!(!out.contains("decision 14\n") && out.contains("decision 15\n") && out.contains("decision 24\n"));
+        assert!(
+            out.ends_with("(the last 10 of 25 decisions; --json shows them all with their numbers)\n"),
+            "{out}"
+        );
+
+        doc["decisions"] = Value::from(Vec::<Value>::new());
+        doc["state"]["paused_from"] = Value::Null;
+        let out = rollout(&doc).unwrap();
+        assert!(
+            out.contains("phase        paused\n") && out.ends_with("\nno decisions yet\n"),
+            "{out}"
+        );
+
+        doc["state"]["phase"] = Value::from("idle");
+        doc["state"]["step"] = Value::from(0);
+        assert!(rollout(&doc).unwrap().contains("step         - of 5, canary at 10 %\n"));
     }
 }

@@ -70,9 +70,9 @@ fn run_refuses_a_bad_file_with_exit_64_before_binding() {
 }
 
 #[test]
-fn demo_shows_the_split_and_exits() {
+fn demo_promotes_a_healthy_canary_and_exits_zero() {
     let out = Command::new(binary())
-        .args(["demo", "--exit", "--requests", "300", "--listen", "127.0.0.1:0"])
+        .args(["demo", "--listen", "127.0.0.1:0", "--interval", "1"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -81,9 +81,24 @@ fn demo_shows_the_split_and_exits() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(stdout.contains("PROMOTED"), "{stdout}");
     assert!(
-        stdout.contains("blue") && stdout.contains("270") && stdout.contains("90.00 %"),
-        "{stdout}"
+        stdout.contains("canary 100"),
+        "the view showed the canary at 100: {stdout}"
     );
-    assert!(stdout.contains("canary") && stdout.contains("10.00 %"), "{stdout}");
+}
+
+#[test]
+fn demo_with_a_faulty_canary_rolls_back_and_exits_zero() {
+    let out = Command::new(binary())
+        .args(["demo", "--listen", "127.0.0.1:0", "--interval", "1", "--faulty-canary"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ROLLED BACK"), "{stdout}");
 }

@@ -8,6 +8,7 @@ mod errors;
 mod forwarding;
 mod live;
 mod resilience;
+mod rollout;
 mod shutdown;
 mod split;
 mod sticky;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{DrainedServer, Overrides, RuntimeWeights, WeightSource};
 use crate::model::Weight;
+use crate::rollout::{Phase, RolloutState};
 
 /// The state file format version this build writes and reads.
 const FORMAT: u32 = 1;
@@ -45,6 +46,23 @@ struct StateDoc {
     routes: BTreeMap<String, RouteDoc>,
     #[serde(default)]
     drained: Vec<DrainedDoc>,
+    #[serde(default)]
+    rollouts: BTreeMap<String, RolloutDoc>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolloutDoc {
+    phase: String,
+    step: usize,
+    failures: u32,
+    paused_from: Option<String>,
+    reason: Option<String>,
+    revision: Option<String>,
+    stable: String,
+    canary: String,
+    started_at_ms: u64,
+    last_conclusive_ms: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -128,6 +146,24 @@ pub(crate) fn read(path: &Path) -> Result<Overrides, StateFileError> {
             server: d.server,
         });
     }
+    for (name, r) in doc.rollouts {
+        let phase = |text: &str| {
+            Phase::parse(text).ok_or_else(|| invalid(format!("route `{name}`: unknown rollout phase `{text}`")))
+        };
+        let state = RolloutState {
+            phase: phase(&r.phase)?,
+            step: r.step,
+            failures: r.failures,
+            paused_from: r.paused_from.as_deref().map(phase).transpose()?,
+            reason: r.reason,
+            revision: r.revision,
+            stable: r.stable,
+            canary: r.canary,
+            started_at_ms: r.started_at_ms,
+            last_conclusive_ms: r.last_conclusive_ms,
+        };
+        overrides.rollouts.insert(name, state);
+    }
     Ok(overrides)
 }
 
@@ -159,6 +195,25 @@ pub(crate) fn write(path: &Path, overrides: &Overrides) -> Result<(), StateFileE
             .map(|d| DrainedDoc {
                 upstream: d.upstream.clone(),
                 server: d.server.clone(),
+            })
+            .collect(),
+        rollouts: overrides
+            .rollouts
+            .iter()
+            .map(|(name, r)| {
+                let doc = RolloutDoc {
+                    phase: r.phase.as_str().to_owned(),
+                    step: r.step,
+                    failures: r.failures,
+                    paused_from: r.paused_from.map(|p| p.as_str().to_owned()),
+                    reason: r.reason.clone(),
+                    revision: r.revision.clone(),
+                    stable: r.stable.clone(),
+                    canary: r.canary.clone(),
+                    started_at_ms: r.started_at_ms,
+                    last_conclusive_ms: r.last_conclusive_ms,
+                };
+                (name.clone(), doc)
             })
             .collect(),
     };
@@ -236,6 +291,21 @@ mod tests {
             upstream: "blue".into(),
             server: "127.0.0.1:9101".into(),
         });
+        o.rollouts.insert(
+            "web".into(),
+            RolloutState {
+                phase: Phase::Paused,
+                step: 2,
+                failures: 1,
+                paused_from: Some(Phase::Progressing),
+                reason: Some("held".into()),
+                revision: Some("v2".into()),
+                stable: "blue".into(),
+                canary: "canary".into(),
+                started_at_ms: 1,
+                last_conclusive_ms: 2,
+            },
+        );
         o
     }
 

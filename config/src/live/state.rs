@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::model::{Config, Weight};
+use crate::rollout::RolloutState;
 
 /// Who set a route's weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +68,8 @@ pub struct Overrides {
     pub routes: BTreeMap<String, RuntimeWeights>,
     /// Servers that get no new requests.
     pub drained: BTreeSet<DrainedServer>,
+    /// Rollout progress per route.
+    pub rollouts: BTreeMap<String, RolloutState>,
 }
 
 /// One published state: the version every snapshot carries.
@@ -145,6 +148,15 @@ pub(crate) fn reconcile(file: &Config, overrides: &Overrides) -> (Overrides, Vec
             continue;
         }
         kept.routes.insert(name.clone(), runtime.clone());
+    }
+    for (name, rollout) in &overrides.rollouts {
+        if file.routes.iter().any(|r| &r.name == name) {
+            kept.rollouts.insert(name.clone(), rollout.clone());
+        } else {
+            dropped.push(format!(
+                "route `{name}` is gone from the file; its rollout state is dropped"
+            ));
+        }
     }
     for drained in &overrides.drained {
         let exists = file

@@ -16,6 +16,7 @@ use super::persist::{self, StateFileError};
 use super::state::{self, DrainedServer, LiveState, Overrides, RuntimeWeights, WeightSource};
 use crate::error::ConfigError;
 use crate::model::{Config, Weight};
+use crate::rollout::RolloutState;
 
 /// What the data plane builds from each published state: its route table.
 pub trait Snapshot: Sized + Send + Sync + 'static {
@@ -310,6 +311,56 @@ impl<T: Snapshot> Store<T> {
         Ok(version)
     }
 
+    /// Records a rollout transition and, when given, the weights it sets (as `controller` weights), in one
+    /// commit: persisted together, so a restart resumes at the same step with the same weights.
+    pub fn set_rollout(
+        &self,
+        route: &str,
+        rollout: RolloutState,
+        weights: Option<Vec<Weight>>,
+        who: &str,
+        what: &str,
+    ) -> Result<u64, WriteError> {
+        let mut writer = self.lock();
+        let current = self.current.load_full();
+        let old = current.state();
+        let Some(file_route) = old.file.routes.iter().find(|r| r.name == route) else {
+            return Err(WriteError::UnknownRoute {
+                route: route.to_owned(),
+            });
+        };
+        let mut overrides = old.overrides.clone();
+        let before = old
+            .overrides
+            .rollouts
+            .get(route)
+            .map_or("none".to_owned(), describe_rollout);
+        let after = describe_rollout(&rollout);
+        if let Some(weights) = weights {
+            let weights = state::in_layout_order(&file_route.weights, weights);
+            overrides.routes.insert(
+                route.to_owned(),
+                RuntimeWeights {
+                    weights,
+                    source: WeightSource::Controller,
+                    set_at: SystemTime::now(),
+                    file_basis: file_route.weights.clone(),
+                },
+            );
+        }
+        overrides.rollouts.insert(route.to_owned(), rollout);
+        let file = Arc::clone(&old.file);
+        let version = self.commit(&mut writer, &current, file, overrides)?;
+        writer.events.push(event(
+            Some(version),
+            who,
+            &format!("rollout of route {route}: {what}"),
+            &before,
+            &after,
+        ));
+        Ok(version)
+    }
+
     /// Drains (`drained = true`) or re-enables a server: a drained server gets no new requests; its in-flight
     /// requests finish.
     pub fn set_drained(&self, upstream: &str, server: &str, drained: bool, who: &str) -> Result<u64, WriteError> {
@@ -378,10 +429,8 @@ impl<T: Snapshot> Store<T> {
             effective,
         };
         let snapshot = T::build(Arc::new(live), Some(current)).map_err(WriteError::Build)?;
-        if persist_needed {
-            if let Some(path) = &writer.state_path {
-                persist::write(path, &snapshot.state().overrides)?;
-            }
+        if persist_needed && let Some(path) = &writer.state_path {
+            persist::write(path, &snapshot.state().overrides)?;
         }
         self.current.store(Arc::new(snapshot));
         Ok(version)
@@ -426,6 +475,10 @@ fn state_path(file: &Config, config_path: &Path) -> PathBuf {
         .as_ref()
         .and_then(|a| a.state_file.clone())
         .unwrap_or_else(|| persist::default_state_path(config_path))
+}
+
+fn describe_rollout(r: &RolloutState) -> String {
+    format!("{} step {} failures {}", r.phase.as_str(), r.step, r.failures)
 }
 
 fn describe(weights: &[Weight]) -> String {

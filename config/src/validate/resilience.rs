@@ -233,7 +233,7 @@ impl Document<'_> {
     }
 
     /// The positive duration at `table_key.name`, or `default` when the key is left out.
-    fn duration(
+    pub(super) fn duration(
         &self,
         table_key: &str,
         name: &str,
@@ -249,7 +249,7 @@ impl Document<'_> {
 
     /// The integer at `table_key.name` within `min..=max`, or `default` when the key is left out; `valid` says
     /// what to write instead.
-    fn integer<T: TryFrom<i64>>(
+    pub(super) fn integer<T: TryFrom<i64>>(
         &self,
         table_key: &str,
         name: &str,
@@ -265,7 +265,7 @@ impl Document<'_> {
     }
 
     /// The integer at `table_key.name`, which must be within `min..=max`; `valid` says what to write instead.
-    fn bounded<T: TryFrom<i64>>(
+    pub(super) fn bounded<T: TryFrom<i64>>(
         &self,
         table_key: &str,
         name: &str,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::*;
 
 mod resilience;
+mod rollout;
 mod sticky;
 
 const LISTEN: &str = "[listen]\nhttp = [\"127.0.0.1:8080\"]\n";
