@@ -254,3 +254,57 @@ async fn a_hanging_webhook_times_out_and_closes_its_gate() {
     assert!(done["decisions"].to_string().contains("did not answer"), "{done:#}");
     holder.abort();
 }
+
+fn blue_green(blue: std::net::SocketAddr, canary: std::net::SocketAddr) -> String {
+    config(blue, canary, "strategy = \"blue_green\"\nsteps = [100, 100]\ninterval = \"1s\"\nmin_requests = 50\nprogress_deadline = \"5s\"\n")
+        .replace(
+            "[routes.rollout]",
+            "[[routes.match]]\nheader = { name = \"x-canary\", value = \"always\" }\nversion = \"canary\"\n[routes.rollout]",
+        )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_switches_at_once_and_keeps_a_healthy_version() {
+    let blue = upstream("blue").spawn().await.unwrap();
+    let canary = upstream("canary").spawn().await.unwrap();
+    let sluice = SluiceProcess::start(binary(), &blue_green(blue.addr(), canary.addr()));
+    let admin = AdminClient::new(sluice.admin_addr(), None);
+    // Before the switch testers reach the new version through the match rule; users do not.
+    let client = TestClient::http1(sluice.addr());
+    let tester = http::Request::get("/")
+        .header("x-canary", "always")
+        .body(Default::default())
+        .unwrap();
+    assert_eq!(client.send(tester).await.upstream(), Some("canary"));
+    assert_eq!(client.get("/").await.upstream(), Some("blue"));
+    let _load = Load::start(sluice.addr(), 4);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    command(&admin, "start").await;
+    let done = until_phase(&admin, &["succeeded", "failed"], Duration::from_secs(20)).await;
+    assert_eq!(done["state"]["phase"], "succeeded", "{done:#}");
+    assert_eq!(
+        admin.weights("web").await.0,
+        vec![("blue".to_owned(), 0), ("canary".to_owned(), 100)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_switches_back_at_once_when_the_new_version_fails() {
+    let blue = upstream("blue").spawn().await.unwrap();
+    let canary = upstream("canary").fail_rate(0.2).spawn().await.unwrap();
+    let sluice = SluiceProcess::start(binary(), &blue_green(blue.addr(), canary.addr()));
+    let admin = AdminClient::new(sluice.admin_addr(), None);
+    let _load = Load::start(sluice.addr(), 4);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    command(&admin, "start").await;
+    let done = until_phase(&admin, &["succeeded", "failed"], Duration::from_secs(20)).await;
+    assert_eq!(done["state"]["phase"], "failed", "{done:#}");
+    assert!(
+        done["state"]["reason"].as_str().unwrap().contains("1 failed analyses"),
+        "{done:#}"
+    );
+    assert_eq!(
+        admin.weights("web").await.0,
+        vec![("blue".to_owned(), 100), ("canary".to_owned(), 0)]
+    );
+}

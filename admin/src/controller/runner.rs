@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus::IntGaugeVec;
 use serde::Serialize;
-use sluice_config::{Phase, Rollout, RolloutState, Store, WebhookKind, Weight, unix_millis};
+use sluice_config::{Phase, Rollout, RolloutState, Store, Strategy, WebhookKind, Weight, unix_millis};
 use sluice_proxy::Table;
-use sluice_proxy::telemetry::window::WindowStats;
+use sluice_proxy::telemetry::window::{HORIZON_SECS, WindowStats};
 use tokio::time::Instant;
 
 use super::machine::{self, Gate, Input, Transition};
@@ -189,7 +189,7 @@ impl Controller {
                 if !due {
                     return Ok(());
                 }
-                let judgement = self.judge(route, &rollout, &state);
+                let judgement = self.judge(route, &rollout);
                 let verdict = judgement.overall;
                 let Some(t) = machine::step(&rollout, &state, Input::Analysis(verdict), now_ms()) else {
                     return Ok(());
@@ -206,17 +206,23 @@ impl Controller {
     }
 
     /// Compares canary with stable over the interval that just ended, the same seconds for both.
-    fn judge(&self, route: &str, rollout: &Rollout, state: &RolloutState) -> Judgement {
+    fn judge(&self, route: &str, rollout: &Rollout) -> Judgement {
         let table = self.store.load();
         let telemetry = table.telemetry();
         // The current second is still filling: judge up to the last complete one.
         let now = telemetry.now_secs().saturating_sub(1);
-        let stats = |version: &str| {
+        let stats = |version: &str, span: Duration| {
             telemetry
-                .stats_at(route, version, now, rollout.interval)
+                .stats_at(route, version, now, span)
                 .unwrap_or_else(WindowStats::empty)
         };
-        let (stable, canary) = (stats(&state.stable), stats(&state.canary));
+        let stable = match rollout.strategy {
+            Strategy::Canary => stats(&rollout.stable, rollout.interval),
+            // After the switch the old version gets no traffic: every request of it still in the windows came
+            // before the switch, which makes it the baseline (and it survives a restart).
+            Strategy::BlueGreen => stats(&rollout.stable, Duration::from_secs(HORIZON_SECS)),
+        };
+        let canary = stats(&rollout.canary, rollout.interval);
         let config = AnalysisConfig {
             max_error_rate: rollout.analysis.max_error_rate,
             max_error_rate_increase: rollout.analysis.max_error_rate_increase,
