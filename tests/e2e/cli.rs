@@ -72,7 +72,7 @@ fn run_refuses_a_bad_file_with_exit_64_before_binding() {
 #[test]
 fn demo_promotes_a_healthy_canary_and_exits_zero() {
     let out = Command::new(binary())
-        .args(["demo", "--listen", "127.0.0.1:0", "--interval", "1"])
+        .args(["demo", "--listen", "127.0.0.1:0", "--interval", "1", "--rate", "1500"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -91,7 +91,16 @@ fn demo_promotes_a_healthy_canary_and_exits_zero() {
 #[test]
 fn demo_with_a_faulty_canary_rolls_back_and_exits_zero() {
     let out = Command::new(binary())
-        .args(["demo", "--listen", "127.0.0.1:0", "--interval", "1", "--faulty-canary"])
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "1",
+            "--rate",
+            "1500",
+            "--faulty-canary",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

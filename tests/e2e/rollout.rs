@@ -95,7 +95,7 @@ fn highest_step(doc: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-const FAST: &str = "steps = [10, 25, 50, 100]\ninterval = \"1s\"\nfailure_threshold = 2\nmin_requests = 50\nprogress_deadline = \"5s\"\n";
+const FAST: &str = "steps = [10, 25, 50, 100]\ninterval = \"1s\"\nfailure_threshold = 2\nmin_requests = 50\nprogress_deadline = \"20s\"\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_canary_is_promoted_through_every_step() {
@@ -175,7 +175,7 @@ async fn no_traffic_stays_inconclusive_then_fails_at_the_deadline() {
     let text = config(
         blue.addr(),
         canary.addr(),
-        &FAST.replace("progress_deadline = \"5s\"", "progress_deadline = \"3s\""),
+        &FAST.replace("progress_deadline = \"20s\"", "progress_deadline = \"3s\""),
     );
     let sluice = SluiceProcess::start(binary(), &text);
     let admin = AdminClient::new(sluice.admin_addr(), None);
@@ -256,7 +256,7 @@ async fn a_hanging_webhook_times_out_and_closes_its_gate() {
 }
 
 fn blue_green(blue: std::net::SocketAddr, canary: std::net::SocketAddr) -> String {
-    config(blue, canary, "strategy = \"blue_green\"\nsteps = [100, 100]\ninterval = \"1s\"\nmin_requests = 50\nprogress_deadline = \"5s\"\n")
+    config(blue, canary, "strategy = \"blue_green\"\nsteps = [100, 100]\ninterval = \"1s\"\nmin_requests = 50\nprogress_deadline = \"20s\"\n")
         .replace(
             "[routes.rollout]",
             "[[routes.match]]\nheader = { name = \"x-canary\", value = \"always\" }\nversion = \"canary\"\n[routes.rollout]",

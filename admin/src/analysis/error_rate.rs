@@ -21,6 +21,11 @@ pub fn judge(config: &AnalysisConfig, stable: &WindowStats, canary: &WindowStats
     let rate0 = (n0 > 0).then(|| x0 as f64 / n0 as f64);
 
     let guard_p = (n1 > 0).then(|| binomial::test_greater(x1, n1, config.max_error_rate));
+    // Passing needs evidence, not just no alarm: the canary's rate must be significantly BELOW the guard
+    // (exact one-sided binomial test of H0: p ≥ guard). With too few requests to show that (e.g. 1 error in 20),
+    // the guard is inconclusive — a plainly bad canary must never be promoted just because its traffic was small.
+    let below_p = (n1 > 0).then(|| 1.0 - binomial::sf(x1 + 1, n1, config.max_error_rate));
+    let shown_below = below_p.is_some_and(|p| p < alpha);
     let guard = Check {
         kind: CheckKind::ErrorRateGuard,
         method: "exact_binomial",
@@ -29,7 +34,11 @@ pub fn judge(config: &AnalysisConfig, stable: &WindowStats, canary: &WindowStats
         statistic: guard_p.map(|_| x1 as f64),
         p_value: guard_p,
         alpha: Some(alpha),
-        verdict: guard_p.map_or(Verdict::Inconclusive, decide),
+        verdict: match guard_p.map(decide) {
+            Some(Verdict::Pass) if !shown_below => Verdict::Inconclusive,
+            Some(verdict) => verdict,
+            None => Verdict::Inconclusive,
+        },
     };
 
     let increase = proportion::test_difference_greater(x1, n1, x0, n0, config.max_error_rate_increase);
@@ -70,6 +79,14 @@ pub fn judge(config: &AnalysisConfig, stable: &WindowStats, canary: &WindowStats
             relative.statistic.unwrap_or(0.0),
             relative.p_value.unwrap_or(1.0),
         )
+    } else if enough && !shown_below {
+        format!(
+            "too little traffic to show the canary's error rate {} ({x1}/{n1}) is below the {:.2} % guard \
+             (exact binomial p = {:.3} ≥ {alpha}); holding",
+            percent(rate1),
+            config.max_error_rate * 100.0,
+            below_p.unwrap_or(1.0),
+        )
     } else if !enough {
         format!(
             "too little traffic: canary {n1} and stable {n0} requests, {} needed on each side",
@@ -93,5 +110,52 @@ pub fn judge(config: &AnalysisConfig, stable: &WindowStats, canary: &WindowStats
         stable: Side::of(stable),
         canary: Side::of(canary),
         checks: vec![guard, relative],
+    }
+}
+
+#[cfg(test)]
+mod power_tests {
+    use super::*;
+
+    fn stats(requests: u64, errors: u64) -> WindowStats {
+        WindowStats {
+            requests,
+            errors,
+            latency: vec![0; sluice_proxy::telemetry::histogram::BUCKETS],
+        }
+    }
+
+    fn config(min_requests: u64) -> AnalysisConfig {
+        AnalysisConfig {
+            min_requests,
+            ..AnalysisConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_small_sample_with_errors_is_never_a_pass() {
+        // 8 % errors seen as 2 in 20: not significant against either limit, and not shown to be under the guard.
+        let result = judge(&config(20), &stats(2_000, 0), &stats(20, 2));
+        assert_eq!(result.verdict, Verdict::Inconclusive, "{}", result.reason);
+        assert!(result.reason.contains("too little traffic"), "{}", result.reason);
+    }
+
+    #[test]
+    fn enough_clean_requests_pass() {
+        let result = judge(&config(100), &stats(2_000, 20), &stats(200, 2));
+        assert_eq!(result.verdict, Verdict::Pass, "{}", result.reason);
+    }
+
+    #[test]
+    fn ninety_clean_requests_are_the_least_that_shows_a_rate_under_five_percent() {
+        // 0.95^90 ≈ 0.0099 < 0.01, 0.95^89 ≈ 0.0104.
+        assert_eq!(
+            judge(&config(1), &stats(1_000, 0), &stats(90, 0)).verdict,
+            Verdict::Pass
+        );
+        assert_eq!(
+            judge(&config(1), &stats(1_000, 0), &stats(89, 0)).verdict,
+            Verdict::Inconclusive
+        );
     }
 }
