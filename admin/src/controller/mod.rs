@@ -6,6 +6,8 @@ mod runner;
 mod webhook;
 
 #[cfg(test)]
+mod runner_tests;
+#[cfg(test)]
 mod tests;
 
 pub use machine::{Gate, Input, Transition, idle, step};

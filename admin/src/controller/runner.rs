@@ -48,12 +48,32 @@ pub struct Controller {
     apply: tokio::sync::Mutex<()>,
     phase: IntGaugeVec,
     canary_weight: IntGaugeVec,
+    clock: Clock,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+/// Wall-clock milliseconds at the controller's start plus tokio time since: real time in production, and under
+/// a paused test clock the deadlines move with the test.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    wall_ms: u64,
+    start: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let wall_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Clock {
+            wall_ms,
+            start: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.wall_ms
+            .saturating_add(u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
 }
 
 impl Controller {
@@ -70,6 +90,7 @@ impl Controller {
             logs: Mutex::new(HashMap::new()),
             interval_start: Mutex::new(HashMap::new()),
             apply: tokio::sync::Mutex::new(()),
+            clock: Clock::new(),
             phase: gauge(
                 "sluice_rollout_phase",
                 "Rollout phase per route: 0 idle, 1 initializing, 2 progressing, 3 promoting, 4 succeeded, 5 failed, 6 paused.",
@@ -128,7 +149,7 @@ impl Controller {
             .rollout(route)
             .ok_or_else(|| format!("route `{route}` has no [routes.rollout]"))?;
         let name = format!("{input:?}");
-        let Some(transition) = machine::step(&rollout, &state, input, now_ms()) else {
+        let Some(transition) = machine::step(&rollout, &state, input, self.clock.now_ms()) else {
             return Err(format!(
                 "cannot {} a rollout that is {}",
                 name.to_lowercase(),
@@ -167,7 +188,7 @@ impl Controller {
                 let input = Input::Start {
                     revision: rollout.revision.clone(),
                 };
-                if let Some(t) = machine::step(&rollout, &state, input, now_ms()) {
+                if let Some(t) = machine::step(&rollout, &state, input, self.clock.now_ms()) {
                     self.commit(route, &rollout, t, None, "controller (new revision)")
                         .await?;
                 }
@@ -191,7 +212,7 @@ impl Controller {
                 }
                 let judgement = self.judge(route, &rollout);
                 let verdict = judgement.overall;
-                let Some(t) = machine::step(&rollout, &state, Input::Analysis(verdict), now_ms()) else {
+                let Some(t) = machine::step(&rollout, &state, Input::Analysis(verdict), self.clock.now_ms()) else {
                     return Ok(());
                 };
                 let gate = t.gate;
@@ -249,7 +270,7 @@ impl Controller {
             tracing::warn!(route, "gate closed: {why}");
             self.log(route, state, format!("gate closed: {why}"), None);
         }
-        if let Some(t) = machine::step(rollout, state, Input::Gate(answer.is_ok()), now_ms()) {
+        if let Some(t) = machine::step(rollout, state, Input::Gate(answer.is_ok()), self.clock.now_ms()) {
             // A refused gate that only holds changes nothing worth a new version.
             if t.state != *state || t.canary_percent.is_some() {
                 self.commit(route, rollout, t, None, "controller").await?;
@@ -328,7 +349,7 @@ impl Controller {
             log.pop_front();
         }
         log.push_back(Decision {
-            at_ms: now_ms(),
+            at_ms: self.clock.now_ms(),
             phase: state.phase.as_str(),
             step: state.step,
             note,
