@@ -61,6 +61,22 @@ pub(crate) fn summary(config: &Config) -> String {
             );
         }
         sticky_summary(&mut out, route);
+        if let Some(r) = &route.rollout {
+            let steps: Vec<String> = r.steps.iter().map(ToString::to_string).collect();
+            let strategy = match r.strategy {
+                sluice_config::Strategy::Canary => "canary",
+                sluice_config::Strategy::BlueGreen => "blue-green",
+            };
+            let _ = writeln!(
+                out,
+                "            rollout {strategy}  {} -> {}  steps {} %  every {}s  rollback after {} failed analyses",
+                r.stable,
+                r.canary,
+                steps.join(", "),
+                r.interval.as_secs(),
+                r.failure_threshold
+            );
+        }
     }
     out
 }

@@ -41,7 +41,10 @@ pub(crate) fn run(path: &Path, discard_state: bool) -> anyhow::Result<ExitCode> 
         builder
     };
     let runtime = runtime.enable_all().build().context("starting the async runtime")?;
-    runtime.block_on(serve(store, path))
+    let code = runtime.block_on(serve(store, path));
+    // A writer stuck on a stalled log destination must not keep a drained process from exiting.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
 }
 
 async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode> {
@@ -92,10 +95,10 @@ async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode
         let local = listener.local_addr().context("reading the bound address")?;
         println!("sluice listening on http://{local}");
     }
-    let signals = tokio::spawn(signals(Arc::clone(&store), stop_tx));
+    let proxy = Proxy::new(Arc::clone(&store));
+    let signals = tokio::spawn(signals(Arc::clone(&store), Arc::clone(&proxy), stop_tx));
     let health = tokio::spawn(sluice_proxy::supervise_health(Arc::clone(&store)));
 
-    let proxy = Proxy::new(Arc::clone(&store));
     let timeouts = config.timeouts.clone();
     tracing::info!(
         routes = config.routes.len(),
@@ -131,13 +134,14 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
-/// SIGHUP reloads; SIGTERM and SIGINT start the drain.
-async fn signals(store: Arc<Store<Table>>, stop: watch::Sender<bool>) {
+/// SIGHUP reloads; SIGUSR1 reopens the access log (logrotate); SIGTERM and SIGINT start the drain.
+async fn signals(store: Arc<Store<Table>>, proxy: Arc<Proxy>, stop: watch::Sender<bool>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr1)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
     ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return;
@@ -146,6 +150,11 @@ async fn signals(store: Arc<Store<Table>>, stop: watch::Sender<bool>) {
         let name = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
+            _ = usr1.recv() => {
+                tracing::info!("SIGUSR1: reopening the access log");
+                proxy.reopen_access_log();
+                continue;
+            }
             _ = hup.recv() => {
                 let store = Arc::clone(&store);
                 // Reloading reads and fsyncs files: keep it off the async workers.

@@ -23,6 +23,9 @@ pub(crate) struct File {
     pub(crate) admin: Option<Spanned<AdminFile>>,
     #[serde(default)]
     pub(crate) limits: LimitsFile,
+    pub(crate) trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) access_log: Option<Spanned<AccessLogFile>>,
+    pub(crate) request_id: Option<Spanned<RequestIdFile>>,
 }
 
 /// `[listen]`.
@@ -30,6 +33,7 @@ pub(crate) struct File {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListenFile {
     pub(crate) http: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) proxy_protocol: Option<Spanned<bool>>,
 }
 
 /// `[upstreams.NAME]`.
@@ -82,6 +86,26 @@ pub(crate) struct RouteFile {
     #[serde(default)]
     pub(crate) retry: RetryFile,
     pub(crate) rollout: Option<Spanned<RolloutFile>>,
+    /// The sample share; integers (`0`, `1`) are accepted as for `[routes.rollout.analysis]`.
+    pub(crate) access_log: Option<Spanned<f64>>,
+    pub(crate) strip_prefix: Option<Spanned<bool>>,
+    pub(crate) rewrite_prefix: Option<Spanned<String>>,
+    pub(crate) headers: Option<Spanned<HeadersFile>>,
+}
+
+/// Header name → value as written; parsed in `validate/edge.rs`.
+pub(crate) type HeaderMapFile = Spanned<BTreeMap<Spanned<String>, Spanned<String>>>;
+
+/// `[routes.headers]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeadersFile {
+    pub(crate) request_set: Option<HeaderMapFile>,
+    pub(crate) request_add: Option<HeaderMapFile>,
+    pub(crate) request_remove: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) response_set: Option<HeaderMapFile>,
+    pub(crate) response_add: Option<HeaderMapFile>,
+    pub(crate) response_remove: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[routes.retry]`.
@@ -197,16 +221,62 @@ pub(crate) struct LimitsFile {
     pub(crate) max_body_bytes: Option<Spanned<i64>>,
 }
 
+/// `[access_log]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccessLogFile {
+    pub(crate) format: Option<Spanned<String>>,
+    pub(crate) path: Option<Spanned<String>>,
+    pub(crate) buffer: Option<Spanned<i64>>,
+}
+
+/// `[request_id]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RequestIdFile {
+    pub(crate) header: Option<Spanned<String>>,
+}
+
 /// What a value at `key_path` should look like, for type errors; `None` when the path is not a known key.
 pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
     let hint = match shape(key_path).as_str() {
         "" => {
-            "tables `[listen]`, `[upstreams.NAME]`, `[[routes]]`, `[runtime]`, `[timeouts]`, `[admin]` and `[limits]`"
+            "`trusted_proxies` and tables `[listen]`, `[upstreams.NAME]`, `[[routes]]`, `[runtime]`, `[timeouts]`, \
+             `[admin]`, `[limits]`, `[access_log]` and `[request_id]`"
         }
         "admin" => "a table with `listen` and optionally `token_file` and `state_file`",
         "admin.listen" => "a socket address string, e.g. `\"127.0.0.1:9901\"`",
         "admin.token_file" | "admin.state_file" => "a file path string, relative to the config file's directory",
-        "listen" => "a table with `http = [\"127.0.0.1:8080\"]`",
+        "listen" => "a table with `http = [\"127.0.0.1:8080\"]` and optionally `proxy_protocol`",
+        "listen.proxy_protocol" | "routes[].strip_prefix" => "`true` or `false`",
+        "trusted_proxies" => "a list of address blocks or addresses, e.g. `[\"10.0.0.0/8\", \"192.168.1.7\"]`",
+        "trusted_proxies[]" => "an address block or address string, e.g. `\"10.0.0.0/8\"` or `\"2001:db8::/32\"`",
+        "access_log" => "a table `[access_log]` with optionally `format`, `path` and `buffer`",
+        "access_log.format" => "`\"json\"` or `\"combined\"`",
+        "access_log.path" => "`\"-\"` for stdout, or a file path string, relative to the config file's directory",
+        "access_log.buffer" => "an integer from 1 to 1000000",
+        "request_id" => "a table `[request_id]` with `header`",
+        "request_id.header" => "a header name string, e.g. `\"x-request-id\"`",
+        "routes[].access_log" => "a number from 0.0 to 1.0: the share of the route's requests logged",
+        "routes[].rewrite_prefix" => "a string starting with `/`, e.g. `\"/v2/\"`",
+        "routes[].headers" => {
+            "a table `[routes.headers]` with `request_set`, `request_add`, `request_remove`, `response_set`, \
+             `response_add` and `response_remove`"
+        }
+        "routes[].headers.request_set"
+        | "routes[].headers.request_add"
+        | "routes[].headers.response_set"
+        | "routes[].headers.response_add" => "an inline table of header name → value, e.g. `{ \"x-env\" = \"prod\" }`",
+        "routes[].headers.request_set.*"
+        | "routes[].headers.request_add.*"
+        | "routes[].headers.response_set.*"
+        | "routes[].headers.response_add.*" => {
+            "a header value string; may use `$client_ip`, `$request_id`, `$version` and `$route`"
+        }
+        "routes[].headers.request_remove" | "routes[].headers.response_remove" => {
+            "a list of header names, e.g. `[\"x-internal\"]`"
+        }
+        "routes[].headers.request_remove[]" | "routes[].headers.response_remove[]" => "a header name string",
         "listen.http" => "a list of socket addresses, e.g. `[\"127.0.0.1:8080\"]`",
         "listen.http[]" => "a socket address string, e.g. `\"127.0.0.1:8080\"`",
         "upstreams" => "tables `[upstreams.NAME]`",
@@ -227,7 +297,7 @@ pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
         "routes" => "an array of tables, written `[[routes]]`",
         "routes[]" => {
             "a table with `name`, `weights` and optionally `hosts`, `path_prefix`, `sticky`, `match`, `fallback`, \
-             `retry` and `rollout`"
+             `retry`, `rollout`, `access_log`, `strip_prefix`, `rewrite_prefix` and `headers`"
         }
         "routes[].name" => "a string of `a-z`, `0-9`, `_` and `-`",
         "routes[].hosts" => "a list of host patterns, e.g. `[\"example.com\", \"*.example.com\"]`",
@@ -325,11 +395,16 @@ fn shape(key_path: &str) -> String {
         if i > 0 {
             out.push('.');
         }
-        out.push_str(if matches!(parent, "upstreams" | "weights") {
-            "*"
-        } else {
-            name
-        });
+        out.push_str(
+            if matches!(
+                parent,
+                "upstreams" | "weights" | "request_set" | "request_add" | "response_set" | "response_add"
+            ) {
+                "*"
+            } else {
+                name
+            },
+        );
         if indexed {
             out.push_str("[]");
         }

@@ -6,6 +6,7 @@
 mod address;
 mod document;
 mod duration;
+mod edge;
 mod error;
 mod file;
 mod key_path;
@@ -18,6 +19,7 @@ mod sticky;
 mod validate;
 mod watch;
 
+pub use edge::{AccessLog, Cidr, HeaderRules, LogFormat, RequestId, Template, TemplatePart};
 pub use error::{ConfigError, Location};
 pub use live::{
     DrainedServer, Event, LiveState, OpenError, OpenOptions, Overrides, ReloadOutcome, RuntimeWeights, Snapshot,

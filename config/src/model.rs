@@ -7,6 +7,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::edge::{AccessLog, Cidr, HeaderRules, RequestId};
 use crate::resilience::{HealthCheck, Limits, OutlierDetection, RetryPolicy};
 use crate::rollout::Rollout;
 use crate::sticky::{MatchRule, Sticky};
@@ -30,6 +31,12 @@ pub struct Config {
     pub admin: Option<Admin>,
     /// What clients may send.
     pub limits: Limits,
+    /// Peers whose `X-Forwarded-For` is believed; empty means none (the TCP peer is the client).
+    pub trusted_proxies: Vec<Cidr>,
+    /// The access log, when `[access_log]` is set; `None` means off.
+    pub access_log: Option<AccessLog>,
+    /// The request-id header, with its default when `[request_id]` is absent.
+    pub request_id: RequestId,
 }
 
 /// The admin API listener.
@@ -49,6 +56,8 @@ pub struct Admin {
 pub struct Listen {
     /// Plain-text listeners; each serves HTTP/1.1 and h2c with prior knowledge.
     pub http: Vec<SocketAddr>,
+    /// Every `http` listener expects a PROXY protocol (v1 or v2) header before the request.
+    pub proxy_protocol: bool,
 }
 
 /// One upstream group: the servers of one version of a service.
@@ -104,6 +113,15 @@ pub struct Route {
     pub retry: RetryPolicy,
     /// Automatic rollout, when `[routes.rollout]` is set.
     pub rollout: Option<Rollout>,
+    /// Share of the route's requests written to the access log, 0.0..=1.0 (0 is off); 1.0 unless set.
+    pub access_log_sample: f64,
+    /// Remove `path_prefix` from the path before forwarding (a `/` is put back when the rest does not start with
+    /// one). Never true together with `rewrite_prefix`.
+    pub strip_prefix: bool,
+    /// Replace `path_prefix` by this (starts with `/`) before forwarding.
+    pub rewrite_prefix: Option<String>,
+    /// Header rules; empty unless `[routes.headers]` is set.
+    pub headers: HeaderRules,
 }
 
 /// A host pattern of a route.

@@ -15,6 +15,7 @@ use crate::file::{AdminFile, ListenFile, RouteFile, RuntimeFile, TimeoutsFile, U
 use crate::key_path::{child, index};
 use crate::model::{Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
 
+mod edge;
 mod resilience;
 mod rollout;
 mod sticky;
@@ -49,6 +50,14 @@ impl TryFrom<Document<'_>> for Config {
         let timeouts = doc.timeouts(&doc.file.timeouts)?;
         let admin = doc.file.admin.as_ref().map(|admin| doc.admin(admin)).transpose()?;
         let limits = doc.limits(&doc.file.limits)?;
+        let trusted_proxies = doc.trusted_proxies(doc.file.trusted_proxies.as_ref())?;
+        let access_log = doc
+            .file
+            .access_log
+            .as_ref()
+            .map(|log| doc.access_log(log))
+            .transpose()?;
+        let request_id = doc.request_id(doc.file.request_id.as_ref())?;
         Ok(Config {
             source: doc.source.path.map(Path::to_path_buf),
             listen,
@@ -58,6 +67,9 @@ impl TryFrom<Document<'_>> for Config {
             timeouts,
             admin,
             limits,
+            trusted_proxies,
+            access_log,
+            request_id,
         })
     }
 }
@@ -98,7 +110,11 @@ impl Document<'_> {
             }
             addrs.push(addr);
         }
-        Ok(Listen { http: addrs })
+        let proxy_protocol = listen.get_ref().proxy_protocol.as_ref().is_some_and(|b| *b.get_ref());
+        Ok(Listen {
+            http: addrs,
+            proxy_protocol,
+        })
     }
 
     fn upstreams(
@@ -278,6 +294,7 @@ impl Document<'_> {
             .as_ref()
             .map(|rollout| self.rollout(key, rollout, &weights))
             .transpose()?;
+        let edge = self.route_edge(key, file, &path_prefix)?;
         Ok(Route {
             name: name.get_ref().clone(),
             hosts,
@@ -288,6 +305,10 @@ impl Document<'_> {
             fallback,
             retry,
             rollout,
+            access_log_sample: edge.access_log_sample,
+            strip_prefix: edge.strip_prefix,
+            rewrite_prefix: edge.rewrite_prefix,
+            headers: edge.headers,
         })
     }
 

@@ -12,6 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::edge::pending::PendingLog;
 use crate::telemetry::{Outcome, UpstreamErrorKind, VersionTelemetry};
 
 /// The body of a request sent upstream.
@@ -95,11 +96,23 @@ pub(crate) struct Recording {
     pub(crate) telemetry: Arc<VersionTelemetry>,
     pub(crate) started: Instant,
     pub(crate) status: u16,
+    /// The access-log line, when this request is logged.
+    pub(crate) log: Option<Box<PendingLog>>,
+    pub(crate) bytes_out: u64,
 }
 
 impl Recording {
     fn finish(self, outcome: Outcome) {
         self.telemetry.finish(self.started, outcome);
+        if let Some(log) = self.log {
+            // nginx's 499: the client closed the connection before the response ended.
+            let status = if outcome == Outcome::ClientAborted {
+                499
+            } else {
+                self.status
+            };
+            log.finish(status, self.bytes_out, self.started.elapsed());
+        }
     }
 }
 
@@ -146,6 +159,11 @@ impl Body for ProxyBody {
         match &mut self.get_mut().inner {
             Inner::Upstream { body, recording } => {
                 let polled = Pin::new(body).poll_frame(cx);
+                if let (Poll::Ready(Some(Ok(frame))), Some(r)) = (&polled, recording.as_mut())
+                    && let Some(data) = frame.data_ref()
+                {
+                    r.bytes_out += data.len() as u64;
+                }
                 let upstream_error = match &polled {
                     Poll::Ready(None) => None,
                     // The upstream broke off mid-body: the client gets a truncated response.

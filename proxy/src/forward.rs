@@ -1,18 +1,24 @@
 //! The request path: one table snapshot, route, version, server, then forward with headers fixed up.
 
 use std::error::Error as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::header::{HOST, HeaderValue, SET_COOKIE};
 use http::uri::{PathAndQuery, Scheme};
 use http::{Method, Request, Response, Uri, Version as HttpVersion};
 use hyper::body::Incoming;
-use sluice_config::{Config, Store};
+use sluice_config::{Cidr, Config, Store};
 use tokio::time::Instant;
 
 use crate::body::{BodyTooLarge, ProxyBody, Recording, RequestBody, RequestBodyError};
+use crate::edge::access_log::{AccessLog, Destination, Format};
+use crate::edge::client_addr::client_ip;
+use crate::edge::pending::PendingLog;
+use crate::edge::request_id::new_request_id;
+use crate::edge::rules::Vars;
 use crate::error::{ErrorSource, ProxyError};
+use crate::headers::X_FORWARDED_FOR;
 use crate::headers::{add_forwarded, strip_hop_by_hop};
 use crate::host::request_host;
 use crate::pool::Server;
@@ -23,6 +29,18 @@ use crate::telemetry::Outcome;
 #[derive(Debug)]
 pub struct Proxy {
     store: Arc<Store<Table>>,
+    access_log: Option<AccessLog>,
+}
+
+/// What one request carries through the proxy besides the request itself.
+#[derive(Debug)]
+struct RequestCtx {
+    /// The client's address as `x-forwarded-for` and templates show it (after trusted hops).
+    client_ip: HeaderValue,
+    request_id: HeaderValue,
+    /// The version that answered, once known.
+    version: Option<Arc<str>>,
+    log: Option<Box<PendingLog>>,
 }
 
 /// What a connection knows about its client, computed once per connection, not per request.
@@ -41,9 +59,41 @@ impl ClientInfo {
 }
 
 impl Proxy {
-    /// A proxy over a store (its write path is how the table changes).
+    /// A proxy over a store (its write path is how the table changes). Starts the access log writer when the
+    /// configuration has `[access_log]` (it runs on the current tokio runtime).
     pub fn new(store: Arc<Store<Table>>) -> Arc<Proxy> {
-        Arc::new(Proxy { store })
+        let access_log = store.state().effective.access_log.clone().and_then(|settings| {
+            if tokio::runtime::Handle::try_current().is_err() {
+                tracing::warn!("no runtime to write the access log on; it stays off");
+                return None;
+            }
+            let format = match settings.format {
+                sluice_config::LogFormat::Json => Format::Json,
+                sluice_config::LogFormat::Combined => Format::Combined,
+            };
+            let destination = settings.path.map_or(Destination::Stdout, Destination::File);
+            let dropped = prometheus::IntCounter::new(
+                "sluice_access_log_dropped_total",
+                "Access log lines dropped because the writer could not keep up; requests never wait for the log.",
+            )
+            .expect("valid metric");
+            // A second proxy in one process (tests) keeps its own count; the registry shows the first.
+            let _ = store.load().telemetry().registry().register(Box::new(dropped.clone()));
+            Some(AccessLog::start(format, destination, settings.buffer, dropped).0)
+        });
+        Arc::new(Proxy { store, access_log })
+    }
+
+    /// Closes and reopens the access log file (SIGUSR1, after logrotate moved it).
+    pub fn reopen_access_log(&self) {
+        if let Some(log) = &self.access_log {
+            log.reopen();
+        }
+    }
+
+    /// Access log lines dropped because the writer could not keep up (the request path never waits for it).
+    pub fn access_log_dropped(&self) -> u64 {
+        self.access_log.as_ref().map_or(0, AccessLog::dropped)
     }
 
     /// A proxy serving a `config` that no file backs (the demo, tests); runtime changes still apply.
@@ -62,28 +112,76 @@ impl Proxy {
     }
 
     /// Proxies one request; every failure becomes a response here, through [`ProxyError::status`].
-    pub(crate) async fn handle(&self, req: Request<Incoming>, client: &ClientInfo) -> Response<ProxyBody> {
+    pub(crate) async fn handle(&self, mut req: Request<Incoming>, client: &ClientInfo) -> Response<ProxyBody> {
         // One snapshot for the whole request: a reload mid-request cannot mix two tables.
         let table = self.store.load();
+        let started = Instant::now();
+        let config = table.config();
+        let client_ip = real_client_ip(&req, client, &config.trusted_proxies);
+        let ip_header = if client_ip == client.addr.ip() {
+            client.ip_header.clone()
+        } else {
+            HeaderValue::from_str(&client_ip.to_string()).expect("an IP address is a valid header value")
+        };
+        // Keep the caller's request id so one id follows the request through every service; else make one.
+        let request_id = match req.headers().get(&table.request_id) {
+            Some(id) => id.clone(),
+            None => {
+                let id = new_request_id();
+                req.headers_mut().insert(table.request_id.clone(), id.clone());
+                id
+            }
+        };
         let host = request_host(&req);
         let Some(route) = table.route_for(host.as_deref(), req.uri().path()) else {
             tracing::debug!(host = ?host, path = req.uri().path(), "no route");
-            return error_response(&ProxyError::NoRoute);
+            drop(host);
+            if let Some(log) = &self.access_log {
+                PendingLog::new(log, &req, client_ip, &request_id).finish(404, 0, started.elapsed());
+            }
+            return with_request_id(error_response(&ProxyError::NoRoute), &table, request_id);
         };
         drop(host);
+        let log = match &self.access_log {
+            Some(log) if route.edge.sampled() => {
+                let mut pending = PendingLog::new(log, &req, client_ip, &request_id);
+                pending.routed(route.name_arc(), None, None);
+                Some(pending)
+            }
+            _ => None,
+        };
         let Some((index, cookie)) = route.choose(&req, client.proto == "https") else {
             let err = ProxyError::NoVersion {
                 route: route.name().to_owned(),
             };
             tracing::warn!(route = route.name(), "{err}");
-            return error_response(&err);
+            if let Some(log) = log {
+                log.finish(err.status().as_u16(), 0, started.elapsed());
+            }
+            return with_request_id(error_response(&err), &table, request_id);
         };
-        let mut response = self.forward_to(&table, route, index, req, client).await;
+        let mut ctx = RequestCtx {
+            client_ip: ip_header,
+            request_id,
+            version: None,
+            log,
+        };
+        let mut response = self.forward_to(&table, route, index, req, client, &mut ctx).await;
+        if !route.edge.response.is_empty() {
+            let version = ctx.version.as_deref().unwrap_or("");
+            let vars = Vars {
+                client_ip: &ctx.client_ip,
+                request_id: &ctx.request_id,
+                version,
+                route: route.name(),
+            };
+            route.edge.response.apply(response.headers_mut(), &vars);
+        }
         // The client was assigned a version: tell it so whatever the upstream answered.
         if let Some(cookie) = cookie {
             response.headers_mut().append(SET_COOKIE, cookie);
         }
-        response
+        with_request_id(response, &table, ctx.request_id)
     }
 
     /// Forwards to a server of version `index` of `route` (or the route's fallback when none of its servers is up),
@@ -95,6 +193,7 @@ impl Proxy {
         index: usize,
         req: Request<Incoming>,
         client: &ClientInfo,
+        ctx: &mut RequestCtx,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
         let chosen = &route.versions[index];
@@ -128,6 +227,9 @@ impl Proxy {
                         local: true,
                     };
                     chosen.telemetry.finish(started, outcome);
+                    if let Some(log) = ctx.log.take() {
+                        log.finish(err.status().as_u16(), 0, started.elapsed());
+                    }
                     return error_response(&err);
                 }
             },
@@ -149,9 +251,31 @@ impl Proxy {
                     local: true,
                 },
             );
+            if let Some(log) = ctx.log.take() {
+                log.finish(413, 0, started.elapsed());
+            }
             return error_response(&err);
         }
         prepare_headers(&mut parts, client);
+        if !route.edge.request.is_empty() {
+            let vars = Vars {
+                client_ip: &ctx.client_ip,
+                request_id: &ctx.request_id,
+                version: &version.pool.name,
+                route: route.name(),
+            };
+            route.edge.request.apply(&mut parts.headers, &vars);
+        }
+        if let Some(rewritten) = parts
+            .uri
+            .path_and_query()
+            .and_then(|pq| route.edge.rewrite(pq.as_str()))
+            && let Ok(pq) = PathAndQuery::try_from(rewritten)
+        {
+            let mut uri = std::mem::take(&mut parts.uri).into_parts();
+            uri.path_and_query = Some(pq);
+            parts.uri = Uri::from_parts(uri).unwrap_or_default();
+        }
         // Only requests that can be sent again unchanged are retried: idempotent, with no body.
         let retry =
             (route.retry.attempts() > 0 && is_idempotent(&parts.method) && http_body::Body::is_end_stream(&body))
@@ -207,10 +331,22 @@ impl Proxy {
             Ok(response) => {
                 target.pool.report_success(server);
                 let (parts, body) = response.into_parts();
+                ctx.version = Some(Arc::clone(&target.pool.name));
+                let mut log = ctx.log.take();
+                if let Some(log) = log.as_mut() {
+                    let upstream = Arc::clone(&target.pool.servers[server].label);
+                    log.routed(route.name_arc(), Some(&target.pool.name), Some(upstream));
+                    log.rescued(
+                        server != first || !std::ptr::eq(target, version),
+                        !std::ptr::eq(target, chosen),
+                    );
+                }
                 let recording = Recording {
                     telemetry: Arc::clone(&target.telemetry),
                     started,
                     status: parts.status.as_u16(),
+                    log,
+                    bytes_out: 0,
                 };
                 Response::from_parts(parts, ProxyBody::upstream(body, recording))
             }
@@ -235,10 +371,43 @@ impl Proxy {
                     }
                 };
                 target.telemetry.finish(started, outcome);
+                ctx.version = Some(Arc::clone(&target.pool.name));
+                if let Some(mut log) = ctx.log.take() {
+                    let upstream = Arc::clone(&target.pool.servers[server].label);
+                    log.routed(route.name_arc(), Some(&target.pool.name), Some(upstream));
+                    let status = if err.source() == ErrorSource::Client {
+                        499
+                    } else {
+                        status
+                    };
+                    log.finish(status, 0, started.elapsed());
+                }
                 error_response(&err)
             }
         }
     }
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, then the right-most untrusted entry of
+/// `x-forwarded-for` (never taken from an untrusted peer, so it cannot be spoofed).
+fn real_client_ip<B>(req: &Request<B>, client: &ClientInfo, trusted: &[Cidr]) -> IpAddr {
+    let peer = client.addr.ip();
+    if trusted.is_empty() || !trusted.iter().any(|c| c.contains(peer)) {
+        return peer;
+    }
+    let chain: Vec<&str> = req
+        .headers()
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    client_ip(peer, &chain, &|ip| trusted.iter().any(|c| c.contains(ip)))
+}
+
+/// Returns the request id to the client.
+fn with_request_id(mut response: Response<ProxyBody>, table: &Table, id: HeaderValue) -> Response<ProxyBody> {
+    response.headers_mut().insert(table.request_id.clone(), id);
+    response
 }
 
 /// Hop-by-hop headers out, `x-forwarded-*` in, `Host` kept; done once even when the request is retried.
@@ -252,6 +421,8 @@ fn prepare_headers(parts: &mut http::request::Parts, client: &ClientInfo) {
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
     };
     strip_hop_by_hop(&mut parts.headers);
+    // x-forwarded-for appends the hop that connected to us (with trusted proxies in front, the proxy); the chain
+    // before it says who the client was.
     add_forwarded(&mut parts.headers, &client.ip_header, client.proto, host.clone());
     if let Some(host) = host {
         parts.headers.insert(HOST, host);

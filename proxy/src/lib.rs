@@ -2,6 +2,7 @@
 //! and forward the request to a server of that version with bodies streamed both ways.
 
 mod body;
+mod edge;
 mod error;
 mod forward;
 mod headers;

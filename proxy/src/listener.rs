@@ -12,6 +12,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::edge::proxy_protocol::{Rewind, read_header};
 use crate::forward::{ClientInfo, Proxy};
 
 /// How a drain ended.
@@ -38,6 +39,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let (stop_tx, stop_rx) = watch::channel(false);
     let limits = proxy.table().config().limits.clone();
+    let proxy_protocol = proxy.table().config().listen.proxy_protocol;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper starts the header-read timer whenever an HTTP/1 connection waits for a request head, so it cuts off
     // slowloris clients and also bounds keep-alive idle time: use the shorter of the two settings.
@@ -83,20 +85,35 @@ pub async fn serve(
     loop {
         tokio::select! {
             conn = conn_rx.recv() => {
-                let Some((stream, addr)) = conn else { break };
+                let Some((mut stream, addr)) = conn else { break };
                 let _ = stream.set_nodelay(true);
-                let client = ClientInfo::new(addr, "http");
                 let proxy = Arc::clone(&proxy);
-                let service = service_fn(move |req| {
-                    let proxy = Arc::clone(&proxy);
-                    let client = client.clone();
-                    async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let watched = graceful.watch(conn);
+                let builder = Arc::clone(&builder);
+                let watcher = graceful.watcher();
+                let header_timeout = limits.header_timeout;
                 tokio::spawn(async move {
-                    if let Err(err) = watched.await {
-                        tracing::debug!(client = %addr, "connection ended with an error: {err}");
+                    // Behind a PROXY-protocol balancer the header names the real client; it must come first.
+                    let (source, rest) = if proxy_protocol {
+                        match read_header(&mut stream, header_timeout).await {
+                            Ok((source, rest)) => (source.unwrap_or(addr), rest),
+                            Err(err) => {
+                                tracing::info!(peer = %addr, "closing: no valid PROXY protocol header: {err}");
+                                return;
+                            }
+                        }
+                    } else {
+                        (addr, Vec::new())
+                    };
+                    let client = ClientInfo::new(source, "http");
+                    let service = service_fn(move |req| {
+                        let proxy = Arc::clone(&proxy);
+                        let client = client.clone();
+                        async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) }
+                    });
+                    let io = TokioIo::new(Rewind::new(rest, stream));
+                    let conn = builder.serve_connection(io, service).into_owned();
+                    if let Err(err) = watcher.watch(conn).await {
+                        tracing::debug!(client = %source, "connection ended with an error: {err}");
                     }
                 });
             }

@@ -30,6 +30,8 @@ pub(crate) struct Server {
     pub(crate) addr: ServerAddr,
     /// Pre-parsed so building the upstream URI per request is a reference-count bump.
     pub(crate) authority: Authority,
+    /// `host:port`, shared with access-log lines.
+    pub(crate) label: Arc<str>,
     /// False once active health checks failed `unhealthy` times in a row.
     pub(crate) healthy: AtomicBool,
     /// Consecutive health check results in the direction opposite to `healthy` (for the thresholds).
@@ -73,6 +75,7 @@ impl Pool {
                 let up = telemetry.server_up(&upstream.name, &addr.to_string());
                 up.set(1);
                 Ok(Server {
+                    label: Arc::from(addr.to_string().as_str()),
                     addr: addr.clone(),
                     authority,
                     healthy: AtomicBool::new(true),

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use http::HeaderValue;
 use sluice_config::{Config, HostPattern, LiveState, Route, Snapshot, Timeouts};
 
+use crate::edge::rules::RouteEdge;
 use crate::pool::Pool;
 use crate::retry::RetryBudget;
 use crate::schedule::Schedule;
 use crate::sticky::choice::{Sticky, compile_rule};
 use crate::sticky::rule::{MatchRule, first_match};
 use crate::telemetry::{Telemetry, VersionTelemetry};
+use http::header::HeaderName;
 
 /// One snapshot of everything a request needs: routes, their version schedules and the upstream pools.
 #[derive(Debug)]
@@ -22,6 +24,8 @@ pub struct Table {
     matchers: Box<[(HostPattern, String, usize)]>,
     pools: BTreeMap<Arc<str>, Arc<Pool>>,
     telemetry: Arc<Telemetry>,
+    /// The request id header, parsed once.
+    pub(crate) request_id: HeaderName,
 }
 
 /// A route as the data plane sees it.
@@ -44,6 +48,8 @@ pub struct RouteEntry {
     pub(crate) fallback: Option<Version>,
     /// Retry policy and budget.
     pub(crate) retry: RetryBudget,
+    /// Header rules, path rewrite and access-log sampling.
+    pub(crate) edge: RouteEdge,
 }
 
 /// One version of a route: an upstream group and which of its servers take new requests.
@@ -135,6 +141,7 @@ impl Table {
                 })
                 .transpose()?;
             routes.push(RouteEntry {
+                edge: RouteEdge::new(route)?,
                 fallback,
                 retry: RetryBudget::new(&route.retry),
                 name: Arc::from(route.name.as_str()),
@@ -158,6 +165,8 @@ impl Table {
             matchers: matchers.into_boxed_slice(),
             pools,
             telemetry,
+            request_id: HeaderName::from_bytes(config.request_id.header.as_bytes())
+                .map_err(|e| format!("request_id.header: {e}"))?,
         })
     }
 
@@ -227,6 +236,11 @@ impl Snapshot for Table {
 impl RouteEntry {
     /// The route's name.
     pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The route's name, shared (for log lines that outlive the table).
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
         &self.name
     }
 

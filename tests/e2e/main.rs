@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod edge;
 mod errors;
 mod forwarding;
 mod live;

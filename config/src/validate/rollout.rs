@@ -326,7 +326,7 @@ impl Document<'_> {
 
     /// The number at `table_key.name` within `range`, or `default` when the key is left out; `valid` says what to
     /// write instead. NaN is in no range.
-    fn number(
+    pub(super) fn number(
         &self,
         table_key: &str,
         name: &str,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::*;
 
+mod edge;
 mod resilience;
 mod rollout;
 mod sticky;
