@@ -97,7 +97,7 @@ pub(crate) struct Recording {
     pub(crate) started: Instant,
     pub(crate) status: u16,
     /// The access-log line, when this request is logged.
-    pub(crate) log: Option<Box<PendingLog>>,
+    pub(crate) log: Option<PendingLog>,
     pub(crate) bytes_out: u64,
 }
 

@@ -40,7 +40,7 @@ struct RequestCtx {
     request_id: HeaderValue,
     /// The version that answered, once known.
     version: Option<Arc<str>>,
-    log: Option<Box<PendingLog>>,
+    log: Option<PendingLog>,
 }
 
 /// What a connection knows about its client, computed once per connection, not per request.

@@ -103,9 +103,15 @@ impl AccessLog {
         (AccessLog { tx, shared }, handle)
     }
 
+    #[cfg(test)]
     /// Queues a line; never waits. When the channel is full or the writer gone, the line is dropped and counted.
     pub(crate) fn log(&self, entry: Entry) {
-        if self.tx.try_send(Msg::Entry(Box::new(entry))).is_err() {
+        self.log_boxed(Box::new(entry));
+    }
+
+    /// Like [`AccessLog::log`] for an entry already on the heap (the request path builds it boxed once).
+    pub(crate) fn log_boxed(&self, entry: Box<Entry>) {
+        if self.tx.try_send(Msg::Entry(entry)).is_err() {
             self.shared.dropped.inc();
         }
     }
@@ -122,6 +128,9 @@ impl AccessLog {
         let _ = self.tx.try_send(Msg::Reopen);
     }
 }
+
+/// How long the writer sleeps when it has caught up.
+const POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 struct Writer {
     format: Format,
@@ -140,11 +149,12 @@ impl Writer {
             let msg = match rx.try_recv() {
                 Ok(msg) => msg,
                 Err(TryRecvError::Empty) => {
+                    // Poll rather than park: a parked receiver makes every `try_send` on the request path wake a
+                    // thread (a syscall per request); polling every few milliseconds costs the request path nothing
+                    // and turns a burst of lines into one write.
                     self.flush();
-                    match rx.blocking_recv() {
-                        Some(msg) => msg,
-                        None => break,
-                    }
+                    std::thread::sleep(POLL);
+                    continue;
                 }
                 Err(TryRecvError::Disconnected) => break,
             };

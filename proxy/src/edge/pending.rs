@@ -13,7 +13,8 @@ use super::access_log::{AccessLog, Entry};
 #[derive(Debug)]
 pub(crate) struct PendingLog {
     log: AccessLog,
-    entry: Entry,
+    /// Boxed once here and handed to the writer as is.
+    entry: Box<Entry>,
 }
 
 impl PendingLog {
@@ -22,15 +23,15 @@ impl PendingLog {
         req: &Request<B>,
         client_ip: IpAddr,
         request_id: &HeaderValue,
-    ) -> Box<PendingLog> {
+    ) -> PendingLog {
         let headers = req.headers();
         let bytes_in = headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse().ok())
             .unwrap_or(0);
-        Box::new(PendingLog {
+        PendingLog {
             log: log.clone(),
-            entry: Entry {
+            entry: Box::new(Entry {
                 time: SystemTime::now(),
                 client_ip,
                 method: req.method().clone(),
@@ -51,8 +52,8 @@ impl PendingLog {
                 fallback: false,
                 user_agent: headers.get(USER_AGENT).cloned(),
                 referer: headers.get(REFERER).cloned(),
-            },
-        })
+            }),
+        }
     }
 
     /// Notes which route, version and server took the request.
@@ -69,11 +70,11 @@ impl PendingLog {
     }
 
     /// Writes the line (never waits: a full log drops and counts it).
-    pub(crate) fn finish(mut self: Box<Self>, status: u16, bytes_out: u64, duration: Duration) {
+    pub(crate) fn finish(mut self, status: u16, bytes_out: u64, duration: Duration) {
         self.entry.status = status;
         self.entry.bytes_out = bytes_out;
         self.entry.duration = duration;
-        let PendingLog { log, entry } = *self;
-        log.log(entry);
+        let PendingLog { log, entry } = self;
+        log.log_boxed(entry);
     }
 }
