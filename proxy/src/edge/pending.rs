@@ -18,12 +18,7 @@ pub(crate) struct PendingLog {
 }
 
 impl PendingLog {
-    pub(crate) fn new<B>(
-        log: &AccessLog,
-        req: &Request<B>,
-        client_ip: IpAddr,
-        request_id: &HeaderValue,
-    ) -> PendingLog {
+    pub(crate) fn new<B>(log: &AccessLog, req: &Request<B>, client_ip: IpAddr, request_id: &HeaderValue) -> PendingLog {
         let headers = req.headers();
         let bytes_in = headers
             .get(CONTENT_LENGTH)
