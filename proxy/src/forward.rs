@@ -277,9 +277,13 @@ impl Proxy {
             parts.uri = Uri::from_parts(uri).unwrap_or_default();
         }
         // Only requests that can be sent again unchanged are retried: idempotent, with no body.
-        let retry =
-            (route.retry.attempts() > 0 && is_idempotent(&parts.method) && http_body::Body::is_end_stream(&body))
-                .then(|| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
+        // The copy kept for a retry costs an allocation, so it is only made when a retry could go somewhere.
+        let somewhere_else = version.active.len() > 1 || route.fallback.is_some();
+        let retry = (somewhere_else
+            && route.retry.attempts() > 0
+            && is_idempotent(&parts.method)
+            && http_body::Body::is_end_stream(&body))
+        .then(|| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
         let mut target = version;
         let mut server = first;
         let mut result = send(
