@@ -8,7 +8,7 @@
 use sluice_proxy::telemetry::window::WindowStats;
 
 use super::AnalysisConfig;
-use super::mann_whitney::{Alternative, scale, u_test};
+use super::mann_whitney::{Alternative, scale_with_floor, u_test};
 use super::verdict::{Check, CheckKind, MetricResult, Side, Verdict};
 
 /// Judges the canary's latency against the p99 guard and against the stable version over the same seconds.
@@ -43,7 +43,11 @@ pub fn judge(config: &AnalysisConfig, stable: &WindowStats, canary: &WindowStats
     };
     let enough = n1 >= min && n0 >= min;
     let test = if enough {
-        u_test(&canary.latency, &scale(&stable.latency, ratio), Alternative::Greater)
+        u_test(
+            &canary.latency,
+            &scale_with_floor(&stable.latency, ratio, config.min_latency_increase.as_micros() as f64),
+            Alternative::Greater,
+        )
     } else {
         None
     };

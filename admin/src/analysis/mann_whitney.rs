@@ -77,6 +77,12 @@ pub fn u_test(x: &[u64], y: &[u64], alternative: Alternative) -> Option<UTest> {
 /// Moves a latency histogram's counts to the buckets of their midpoints multiplied by `ratio`: the histogram of
 /// `ratio × latency`, to within a bucket (≤ 6.25 %). With ratio 1 every count stays where it is.
 pub fn scale(counts: &[u64], ratio: f64) -> Vec<u64> {
+    scale_with_floor(counts, ratio, 0.0)
+}
+
+/// Like [`scale`], but every value moves up by at least `floor_micros`: the tolerance is the larger of `ratio ×`
+/// and `+ floor`, so sub-millisecond jitter between two time windows is not judged as a regression.
+pub fn scale_with_floor(counts: &[u64], ratio: f64, floor_micros: f64) -> Vec<u64> {
     let mut out = vec![0; counts.len()];
     let Some(last) = counts.len().checked_sub(1) else {
         return out;
@@ -85,7 +91,8 @@ pub fn scale(counts: &[u64], ratio: f64) -> Vec<u64> {
         if count == 0 {
             continue;
         }
-        let micros = midpoint(bucket).as_micros() as f64 * ratio;
+        let base = midpoint(bucket).as_micros() as f64;
+        let micros = (base * ratio).max(base + floor_micros);
         let target = bucket_of(micros.round().max(0.0) as u64).min(last);
         out[target] += count;
     }

@@ -50,6 +50,9 @@ pub struct AnalysisConfig {
     pub confidence: f64,
     /// Requests (and latency samples) needed on each side to pass; fewer is inconclusive.
     pub min_requests: u64,
+    /// Latency increases smaller than this are never judged a regression, whatever the ratio: two time windows on
+    /// a busy host differ by fractions of a millisecond that no user notices.
+    pub min_latency_increase: Duration,
 }
 
 impl Default for AnalysisConfig {
@@ -62,6 +65,7 @@ impl Default for AnalysisConfig {
             max_latency_ratio: 1.2,
             confidence: 0.99,
             min_requests: 200,
+            min_latency_increase: Duration::from_millis(5),
         }
     }
 }

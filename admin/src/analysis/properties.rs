@@ -90,6 +90,7 @@ proptest! {
             max_error_rate: 0.05,
             max_latency_p99: std::time::Duration::from_secs(10),
             min_requests: 50,
+            min_latency_increase: std::time::Duration::ZERO,
         };
         let j = judge(&config, &stats, &stats);
         prop_assert_ne!(j.overall, Verdict::Fail, "{:#?}", j);

@@ -108,6 +108,7 @@ fn ten_percent_slower_is_within_a_twenty_percent_tolerance() {
     // Without tolerance the same shift is significant.
     let strict = AnalysisConfig {
         max_latency_ratio: 1.0,
+        min_latency_increase: Duration::ZERO,
         ..config()
     };
     assert_eq!(judge(&strict, &stable, &canary).latency.verdict, Verdict::Fail);

@@ -76,6 +76,7 @@ fn identical_versions_are_rarely_failed() {
         max_error_rate_increase: 0.0,
         max_latency_ratio: 1.0,
         confidence: 0.95,
+        min_latency_increase: std::time::Duration::ZERO,
         ..config
     };
     let (rate, errors, latency) = fail_rates(&edge, BASE, 1_000, 400, 2);
@@ -123,6 +124,7 @@ fn detection_table_for_the_issue() {
     let config = AnalysisConfig::default();
     let strict = AnalysisConfig {
         max_latency_ratio: 1.0,
+        min_latency_increase: std::time::Duration::ZERO,
         ..AnalysisConfig::default()
     };
     let cases: [(&str, &AnalysisConfig, Traffic); 4] = [

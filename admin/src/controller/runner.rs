@@ -251,6 +251,7 @@ impl Controller {
             max_latency_ratio: rollout.analysis.max_latency_ratio,
             confidence: rollout.analysis.confidence,
             min_requests: rollout.min_requests,
+            ..AnalysisConfig::default()
         };
         analysis::judge(&config, &stable, &canary)
     }
