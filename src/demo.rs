@@ -169,9 +169,10 @@ async fn tour(args: DemoArgs) -> anyhow::Result<ExitCode> {
             weights.join(" / ")
         );
         for version in ["blue", "canary"] {
-            let s = table
-                .telemetry()
-                .stats(&table.config().routes[0].name, version, Duration::from_secs(1));
+            // The last complete second: the current one has only just begun.
+            let telemetry = table.telemetry();
+            let second = telemetry.now_secs().saturating_sub(1);
+            let s = telemetry.stats_at(&table.config().routes[0].name, version, second, Duration::from_secs(1));
             if let Some(s) = s.filter(|s| s.requests > 0) {
                 let p99 = s.quantile(0.99).map_or(0.0, |d| d.as_secs_f64() * 1000.0);
                 let errors = s.error_rate().unwrap_or(0.0) * 100.0;

@@ -287,3 +287,27 @@ impl VersionTelemetry {
         }
     }
 }
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_lands_in_the_current_second() {
+        let telemetry = Telemetry::new();
+        let v = telemetry.version("web", "blue");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        v.inflight.inc();
+        v.finish(
+            Instant::now(),
+            Outcome::Answered {
+                status: 200,
+                upstream_error: None,
+                local: false,
+            },
+        );
+        let now = telemetry.now_secs();
+        let stats = telemetry.stats_at("web", "blue", now, Duration::from_secs(1)).unwrap();
+        assert_eq!(stats.requests, 1, "now_secs {now}");
+    }
+}
