@@ -111,7 +111,8 @@ pub async fn serve(
                         async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) }
                     });
                     let io = TokioIo::new(Rewind::new(rest, stream));
-                    let conn = builder.serve_connection(io, service).into_owned();
+                    // With upgrades: a WebSocket handshake hands the raw connection to the tunnel once it is answered 101.
+                    let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
                     if let Err(err) = watcher.watch(conn).await {
                         tracing::debug!(client = %source, "connection ended with an error: {err}");
                     }
