@@ -5,19 +5,54 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use sluice_config::{Config, MatchValue, StickyMode, percent, shares};
+use sluice_proxy::tls::{CertificateInfo, Certificates};
 
-/// Prints a one-screen summary of a valid file (exit 0) or the error (exit 1).
+/// Prints a one-screen summary of a valid file (exit 0) or the error (exit 1). Certificates are read and checked
+/// as `sluice run` would (key matches, not expired), so a file that passes here starts.
 pub(crate) fn check(file: &Path) -> ExitCode {
-    match Config::load(file) {
-        Ok(config) => {
-            print!("{}", summary(&config));
-            ExitCode::SUCCESS
-        }
+    let config = match Config::load(file) {
+        Ok(config) => config,
         Err(err) => {
             eprintln!("{err}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
+        }
+    };
+    let certificates = match &config.tls {
+        Some(tls) => match Certificates::check(tls, config.source.as_deref()) {
+            Ok(infos) => infos,
+            Err(err) => {
+                eprintln!("{err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Vec::new(),
+    };
+    print!("{}", summary(&config));
+    print!("{}", tls_summary(&certificates));
+    ExitCode::SUCCESS
+}
+
+/// Each certificate entry: the names it serves, its subject and expiry, and hosts it does not cover.
+fn tls_summary(certificates: &[CertificateInfo]) -> String {
+    let mut out = String::new();
+    for (i, c) in certificates.iter().enumerate() {
+        let default = if i == 0 { " (default)" } else { "" };
+        let days = c
+            .not_after
+            .duration_since(std::time::SystemTime::now())
+            .map_or(0, |left| left.as_secs() / 86_400);
+        let _ = writeln!(out, "tls       {}{default}  {}", c.hosts.join(","), c.cert.display());
+        let _ = writeln!(
+            out,
+            "            subject {}  names {}  expires in {days} days",
+            c.subject,
+            c.names.join(",")
+        );
+        for warning in &c.warnings {
+            let _ = writeln!(out, "            warning: {warning}");
         }
     }
+    out
 }
 
 /// What an operator wants to see before deploying a file: where it listens, where it sends what share.
@@ -28,7 +63,13 @@ pub(crate) fn summary(config: &Config) -> String {
         .as_deref()
         .map_or_else(|| "<config>".into(), |p| p.display().to_string());
     let _ = writeln!(out, "{source}: valid");
-    let listen: Vec<String> = config.listen.http.iter().map(|a| format!("http://{a}")).collect();
+    let listen: Vec<String> = config
+        .listen
+        .http
+        .iter()
+        .map(|a| format!("http://{a}"))
+        .chain(config.listen.https.iter().map(|a| format!("https://{a}")))
+        .collect();
     let _ = writeln!(out, "listen    {}", listen.join(", "));
     for upstream in &config.upstreams {
         let servers: Vec<String> = upstream.servers.iter().map(ToString::to_string).collect();
@@ -45,9 +86,14 @@ pub(crate) fn summary(config: &Config) -> String {
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        let redirect = if route.redirect_http_to_https {
+            "  (http redirects to https)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "route     {:<12} host {hosts} prefix {}",
+            "route     {:<12} host {hosts} prefix {}{redirect}",
             route.name, route.path_prefix
         );
         let weights: Vec<u32> = route.weights.iter().map(|w| w.weight).collect();

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sluice_config::{OpenOptions, Store};
-use sluice_proxy::{Drain, Proxy, Table};
+use sluice_proxy::tls::{CertificateReloader, Certificates};
+use sluice_proxy::{Drain, Listener, Proxy, Table};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -27,6 +28,17 @@ pub(crate) fn run(path: &Path, discard_state: bool) -> anyhow::Result<ExitCode> 
         }
     };
     let config = Arc::clone(&store.state().effective);
+    // Certificates are checked before any port too: a refused one is a config error like any other.
+    let certificates = match &config.tls {
+        Some(tls) => match Certificates::load(tls, config.source.as_deref()) {
+            Ok(certificates) => Some(Arc::new(certificates)),
+            Err(err) => {
+                eprintln!("sluice: refusing to start: {err}");
+                return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+            }
+        },
+        None => None,
+    };
     let workers = config.runtime.workers.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |w| w.get(),
@@ -41,21 +53,44 @@ pub(crate) fn run(path: &Path, discard_state: bool) -> anyhow::Result<ExitCode> 
         builder
     };
     let runtime = runtime.enable_all().build().context("starting the async runtime")?;
-    let code = runtime.block_on(serve(store, path));
+    let code = runtime.block_on(serve(store, certificates, path));
     // A writer stuck on a stalled log destination must not keep a drained process from exiting.
     runtime.shutdown_timeout(Duration::from_secs(2));
     code
 }
 
-async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode> {
+async fn serve(
+    store: Arc<Store<Table>>,
+    certificates: Option<Arc<Certificates>>,
+    path: &Path,
+) -> anyhow::Result<ExitCode> {
     let config = Arc::clone(&store.state().effective);
-    let mut listeners = Vec::with_capacity(config.listen.http.len());
+    let mut listeners = Vec::with_capacity(config.listen.http.len() + config.listen.https.len());
+    // `https` first: the lines announcing them are printed in this order, and the first `http` one tells scripts
+    // and tests that everything is up.
+    if let Some(certificates) = &certificates {
+        for info in certificates.status().certificates {
+            for warning in &info.warnings {
+                tracing::warn!(cert = %info.cert.display(), "{warning}");
+            }
+        }
+        let server_config = certificates.server_config();
+        for addr in &config.listen.https {
+            let tcp = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding listen.https address {addr}"))?;
+            listeners.push(("https", Listener::tls(tcp, Arc::clone(&server_config))));
+        }
+    }
     for addr in &config.listen.http {
-        let listener = TcpListener::bind(addr)
+        let tcp = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding listen.http address {addr}"))?;
-        listeners.push(listener);
+        listeners.push(("http", Listener::plain(tcp)));
     }
+    let tls =
+        certificates.map(|certificates| CertificateReloader::spawn(Arc::clone(&store), certificates, WATCH_DEBOUNCE));
+    let reloader = tls.as_ref().map(|(reloader, _)| reloader.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let controller = sluice_admin::controller::Controller::new(Arc::clone(&store));
     let controller_task = tokio::spawn(Arc::clone(&controller).run(stopped(stop_rx.clone())));
@@ -70,9 +105,12 @@ async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode
                 .with_context(|| format!("binding admin.listen address {}", admin.listen))?;
             let local = listener.local_addr().context("reading the admin address")?;
             println!("sluice admin listening on http://{local}");
-            let state = Arc::new(
-                sluice_admin::AdminState::new(Arc::clone(&store), token).with_controller(Arc::clone(&controller)),
-            );
+            let mut state =
+                sluice_admin::AdminState::new(Arc::clone(&store), token).with_controller(Arc::clone(&controller));
+            if let Some(reloader) = &reloader {
+                state = state.with_tls(reloader.clone());
+            }
+            let state = Arc::new(state);
             Some(tokio::spawn(sluice_admin::serve(
                 listener,
                 state,
@@ -83,20 +121,31 @@ async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode
     };
 
     let watch_store = Arc::clone(&store);
-    let _watcher = sluice_config::watch_file(path, WATCH_DEBOUNCE, move || log_reload(&watch_store, "file watcher"))
-        .map_err(|err| tracing::warn!("{err}; reload with SIGHUP or the admin API instead"))
-        .ok();
+    let watch_reloader = reloader.clone();
+    let _watcher = sluice_config::watch_file(path, WATCH_DEBOUNCE, move || {
+        log_reload(&watch_store, "file watcher");
+        if let Some(reloader) = &watch_reloader {
+            reloader.request("file watcher");
+        }
+    })
+    .map_err(|err| tracing::warn!("{err}; reload with SIGHUP or the admin API instead"))
+    .ok();
     // An edit between loading the file and starting the watch would otherwise go unseen until the next one.
     if sluice_config::Config::load(path).ok().as_ref() != Some(&*store.state().file) {
         log_reload(&store, "file watcher");
-    }
-    // Plain lines on stdout so scripts and tests can find ephemeral ports; the proxy's come last, once all is up.
-    for listener in &listeners {
-        let local = listener.local_addr().context("reading the bound address")?;
-        println!("sluice listening on http://{local}");
+        if let Some(reloader) = &reloader {
+            reloader.request("file watcher");
+        }
     }
     let proxy = Proxy::new(Arc::clone(&store));
-    let signals = tokio::spawn(signals(Arc::clone(&store), Arc::clone(&proxy), stop_tx));
+    let signals = tokio::spawn(signals(Arc::clone(&store), Arc::clone(&proxy), reloader, stop_tx));
+    // Plain lines on stdout so scripts and tests can find ephemeral ports; the proxy's come last, once all is up.
+    let mut serving = Vec::with_capacity(listeners.len());
+    for (scheme, listener) in listeners {
+        let local = listener.local_addr().context("reading the bound address")?;
+        println!("sluice listening on {scheme}://{local}");
+        serving.push(listener);
+    }
     let health = tokio::spawn(sluice_proxy::supervise_health(Arc::clone(&store)));
 
     let timeouts = config.timeouts.clone();
@@ -106,7 +155,7 @@ async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode
         version = store.state().version,
         "serving"
     );
-    let drain = sluice_proxy::serve(listeners, proxy, timeouts.idle, timeouts.drain, stopped(stop_rx)).await;
+    let drain = sluice_proxy::serve(serving, proxy, timeouts.idle, timeouts.drain, stopped(stop_rx)).await;
     match drain {
         Drain::Complete => tracing::info!("drained; exiting"),
         Drain::TimedOut { open } => {
@@ -115,6 +164,9 @@ async fn serve(store: Arc<Store<Table>>, path: &Path) -> anyhow::Result<ExitCode
     }
     signals.abort();
     health.abort();
+    if let Some((_, task)) = tls {
+        task.abort();
+    }
     let _ = controller_task.await;
     if let Some(task) = admin_task {
         let _ = task.await;
@@ -134,18 +186,40 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
-/// SIGHUP reloads; SIGUSR1 reopens the access log (logrotate); SIGTERM and SIGINT start the drain.
-async fn signals(store: Arc<Store<Table>>, proxy: Arc<Proxy>, stop: watch::Sender<bool>) {
+/// SIGHUP reloads the config and re-reads the certificates; SIGUSR1 reopens the access log (logrotate); SIGTERM and
+/// SIGINT start the drain.
+///
+/// The handlers are installed when this is called, not when the future first runs: a signal sent right after the
+/// "listening" lines (scripts, tests) must not meet the default action, which for SIGHUP ends the process.
+fn signals(
+    store: Arc<Store<Table>>,
+    proxy: Arc<Proxy>,
+    reloader: Option<CertificateReloader>,
+    stop: watch::Sender<bool>,
+) -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr1)) = (
+    let installed = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
         signal(SignalKind::user_defined1()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return;
-    };
+    );
+    async move {
+        let (Ok(term), Ok(int), Ok(hup), Ok(usr1)) = installed else {
+            tracing::error!("cannot install signal handlers; stop with SIGKILL");
+            return;
+        };
+        handle_signals(store, proxy, reloader, stop, [term, int, hup, usr1]).await;
+    }
+}
+
+async fn handle_signals(
+    store: Arc<Store<Table>>,
+    proxy: Arc<Proxy>,
+    reloader: Option<CertificateReloader>,
+    stop: watch::Sender<bool>,
+    [mut term, mut int, mut hup, mut usr1]: [tokio::signal::unix::Signal; 4],
+) {
     loop {
         let name = tokio::select! {
             _ = term.recv() => "SIGTERM",
@@ -159,6 +233,10 @@ async fn signals(store: Arc<Store<Table>>, proxy: Arc<Proxy>, stop: watch::Sende
                 let store = Arc::clone(&store);
                 // Reloading reads and fsyncs files: keep it off the async workers.
                 let _ = tokio::task::spawn_blocking(move || log_reload(&store, "SIGHUP")).await;
+                if let Some(reloader) = &reloader {
+                    // The reload task logs the outcome.
+                    let _ = reloader.reload("SIGHUP").await;
+                }
                 continue;
             }
         };

@@ -20,7 +20,11 @@ const EVENTS_DEFAULT: usize = 100;
 const EVENTS_MAX: usize = 256;
 
 pub(crate) fn state(admin: &AdminState) -> Response<Full<Bytes>> {
-    reply::json(StatusCode::OK, &view::state(admin.store()))
+    let mut state = view::state(admin.store());
+    state["tls"] = admin
+        .tls()
+        .map_or(Value::Null, |tls| view::tls(&tls.certificates().status()));
+    reply::json(StatusCode::OK, &state)
 }
 
 pub(crate) fn metrics(admin: &AdminState) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -100,7 +104,14 @@ pub(crate) async fn server(
 
 pub(crate) async fn reload(admin: &Arc<AdminState>, who: String) -> Result<Response<Full<Bytes>>, ApiError> {
     let store = Arc::clone(admin.store());
-    let version = write(Call::Reload, move || store.reload(&who)).await?;
+    let caller = who.clone();
+    let reloaded = write(Call::Reload, move || store.reload(&caller)).await;
+    // Certificates are re-read whatever became of the config: a reload is how an operator says "read the files".
+    let certificates = match admin.tls() {
+        Some(tls) => Some(tls.reload(&who).await),
+        None => None,
+    };
+    let version = reloaded?;
     tracing::info!(version, "admin api reloaded the config file");
     // Another reload may have finished since; its notes are not this one's.
     let notes = admin
@@ -109,10 +120,11 @@ pub(crate) async fn reload(admin: &Arc<AdminState>, who: String) -> Result<Respo
         .filter(|o| o.result == Ok(version))
         .map(|o| o.notes)
         .unwrap_or_default();
-    Ok(reply::json(
-        StatusCode::OK,
-        &json!({ "version": version, "notes": notes }),
-    ))
+    let mut body = json!({ "version": version, "notes": notes });
+    if let Some(outcome) = certificates {
+        body["certificates"] = json!({ "ok": outcome.is_ok(), "error": outcome.err() });
+    }
+    Ok(reply::json(StatusCode::OK, &body))
 }
 
 /// The operator commands of `POST /api/v1/routes/{route}/rollout/{command}`.

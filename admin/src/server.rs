@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use sluice_config::Store;
 use sluice_proxy::Table;
+use sluice_proxy::tls::CertificateReloader;
 use tokio::net::TcpListener;
 
 use crate::auth::Token;
@@ -37,6 +38,7 @@ pub struct AdminState {
     store: Arc<Store<Table>>,
     token: Option<Token>,
     controller: Option<Arc<Controller>>,
+    tls: Option<CertificateReloader>,
 }
 
 impl AdminState {
@@ -47,6 +49,7 @@ impl AdminState {
             store,
             token: token.as_deref().map(Token::new),
             controller: None,
+            tls: None,
         }
     }
 
@@ -56,6 +59,17 @@ impl AdminState {
     pub fn with_controller(mut self, controller: Arc<Controller>) -> AdminState {
         self.controller = Some(controller);
         self
+    }
+
+    /// Shows the certificates in `GET /api/v1/state` and re-reads them on `POST /api/v1/reload`.
+    #[must_use]
+    pub fn with_tls(mut self, reloader: CertificateReloader) -> AdminState {
+        self.tls = Some(reloader);
+        self
+    }
+
+    pub(crate) fn tls(&self) -> Option<&CertificateReloader> {
+        self.tls.as_ref()
     }
 
     pub(crate) fn controller(&self) -> Option<&Arc<Controller>> {

@@ -8,6 +8,7 @@ use sluice_config::{
     shares,
 };
 use sluice_proxy::Table;
+use sluice_proxy::tls::TlsStatus;
 
 use crate::controller::Decision;
 use crate::stats;
@@ -82,6 +83,35 @@ pub(crate) fn route(table: &Table, route: &Route) -> Value {
                 .collect::<Vec<Value>>()
         }),
         "stats": stats::route(table, route, now, stats::DEFAULT_WINDOW),
+    })
+}
+
+/// `state.tls`: the certificates serving now and how the last reload went.
+pub(crate) fn tls(status: &TlsStatus) -> Value {
+    let certificates: Vec<Value> = status
+        .certificates
+        .iter()
+        .map(|c| {
+            json!({
+                "hosts": c.hosts,
+                "cert": c.cert.display().to_string(),
+                "key": c.key.display().to_string(),
+                "subject": c.subject,
+                "names": c.names,
+                "not_after": time(c.not_after),
+                "warnings": c.warnings,
+            })
+        })
+        .collect();
+    json!({
+        "certificates": certificates,
+        "loaded_at": time(status.loaded_at),
+        "reloads": { "ok": status.reloads_ok, "failed": status.reloads_failed },
+        "last_error": status.last_error.as_ref().map(|e| json!({
+            "at": time(e.at),
+            "trigger": e.trigger,
+            "message": e.message,
+        })),
     })
 }
 

@@ -26,6 +26,7 @@ pub(crate) struct File {
     pub(crate) trusted_proxies: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) access_log: Option<Spanned<AccessLogFile>>,
     pub(crate) request_id: Option<Spanned<RequestIdFile>>,
+    pub(crate) tls: Option<Spanned<TlsFile>>,
 }
 
 /// `[listen]`.
@@ -33,7 +34,24 @@ pub(crate) struct File {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListenFile {
     pub(crate) http: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) https: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) proxy_protocol: Option<Spanned<bool>>,
+}
+
+/// `[tls]`: the certificates the `https` listeners serve; checked in `validate/tls.rs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsFile {
+    pub(crate) certificates: Option<Spanned<Vec<Spanned<CertificateFile>>>>,
+}
+
+/// One `[[tls.certificates]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CertificateFile {
+    pub(crate) hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) cert: Option<Spanned<String>>,
+    pub(crate) key: Option<Spanned<String>>,
 }
 
 /// `[upstreams.NAME]`.
@@ -44,6 +62,45 @@ pub(crate) struct UpstreamFile {
     pub(crate) health: Option<Spanned<HealthFile>>,
     #[serde(default)]
     pub(crate) outlier: OutlierFile,
+    pub(crate) protocol: Option<Spanned<String>>,
+    pub(crate) tls: Option<Spanned<UpstreamTlsFile>>,
+}
+
+/// `[upstreams.NAME] tls`: `true`, `false`, or a table with `ca` and `server_name`.
+#[derive(Debug)]
+pub(crate) enum UpstreamTlsFile {
+    Enabled(bool),
+    Settings(UpstreamTlsSettingsFile),
+}
+
+// By hand rather than `#[serde(untagged)]`: untagged buffers the value and loses the spans (and the precise
+// "unknown key" errors) that the table's fields need.
+impl<'de> Deserialize<'de> for UpstreamTlsFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TlsVisitor;
+        impl<'de> serde::de::Visitor<'de> for TlsVisitor {
+            type Value = UpstreamTlsFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`true`, `false` or a table")
+            }
+            fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Self::Value, E> {
+                Ok(UpstreamTlsFile::Enabled(value))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let settings = Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(UpstreamTlsFile::Settings(settings))
+            }
+        }
+        deserializer.deserialize_any(TlsVisitor)
+    }
+}
+
+/// `[upstreams.NAME.tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpstreamTlsSettingsFile {
+    pub(crate) ca: Option<Spanned<String>>,
+    pub(crate) server_name: Option<Spanned<String>>,
 }
 
 // Counts and percentages below are signed so that a negative one gets sluice's message rather than serde's
@@ -91,6 +148,7 @@ pub(crate) struct RouteFile {
     pub(crate) strip_prefix: Option<Spanned<bool>>,
     pub(crate) rewrite_prefix: Option<Spanned<String>>,
     pub(crate) headers: Option<Spanned<HeadersFile>>,
+    pub(crate) redirect_http_to_https: Option<Spanned<bool>>,
 }
 
 /// Header name → value as written; parsed in `validate/edge.rs`.
@@ -242,13 +300,26 @@ pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
     let hint = match shape(key_path).as_str() {
         "" => {
             "`trusted_proxies` and tables `[listen]`, `[upstreams.NAME]`, `[[routes]]`, `[runtime]`, `[timeouts]`, \
-             `[admin]`, `[limits]`, `[access_log]` and `[request_id]`"
+             `[admin]`, `[limits]`, `[access_log]`, `[request_id]` and `[tls]`"
         }
         "admin" => "a table with `listen` and optionally `token_file` and `state_file`",
         "admin.listen" => "a socket address string, e.g. `\"127.0.0.1:9901\"`",
         "admin.token_file" | "admin.state_file" => "a file path string, relative to the config file's directory",
-        "listen" => "a table with `http = [\"127.0.0.1:8080\"]` and optionally `proxy_protocol`",
-        "listen.proxy_protocol" | "routes[].strip_prefix" => "`true` or `false`",
+        "listen" => {
+            "a table with `http = [\"127.0.0.1:8080\"]` and/or `https = [\"0.0.0.0:8443\"]`, and optionally \
+             `proxy_protocol`"
+        }
+        "listen.proxy_protocol" | "routes[].strip_prefix" | "routes[].redirect_http_to_https" => "`true` or `false`",
+        "listen.https" => "a list of socket addresses, e.g. `[\"0.0.0.0:8443\"]`",
+        "listen.https[]" => "a socket address string, e.g. `\"0.0.0.0:8443\"`",
+        "tls" => "a table `[tls]` with `certificates`",
+        "tls.certificates" => "an array of tables, written `[[tls.certificates]]`",
+        "tls.certificates[]" => "a table with `hosts`, `cert` and `key`",
+        "tls.certificates[].hosts" => "a list of host names, e.g. `[\"example.com\", \"*.example.com\"]`",
+        "tls.certificates[].hosts[]" => "a host name string: `\"example.com\"` or `\"*.example.com\"`",
+        "tls.certificates[].cert" | "tls.certificates[].key" => {
+            "a PEM file path string, relative to the config file's directory"
+        }
         "trusted_proxies" => "a list of address blocks or addresses, e.g. `[\"10.0.0.0/8\", \"192.168.1.7\"]`",
         "trusted_proxies[]" => "an address block or address string, e.g. `\"10.0.0.0/8\"` or `\"2001:db8::/32\"`",
         "access_log" => "a table `[access_log]` with optionally `format`, `path` and `buffer`",
@@ -280,7 +351,12 @@ pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
         "listen.http" => "a list of socket addresses, e.g. `[\"127.0.0.1:8080\"]`",
         "listen.http[]" => "a socket address string, e.g. `\"127.0.0.1:8080\"`",
         "upstreams" => "tables `[upstreams.NAME]`",
-        "upstreams.*" => "a table with `servers = [\"host:port\", ...]` and optionally `health` and `outlier`",
+        "upstreams.*" => {
+            "a table with `servers = [\"host:port\", ...]` and optionally `protocol`, `tls`, `health` and `outlier`"
+        }
+        "upstreams.*.protocol" => "`\"http1\"`, `\"h2\"` or `\"h2c\"`",
+        "upstreams.*.tls" => "`true`, `false`, or a table `[upstreams.NAME.tls]` with `ca` and `server_name`",
+        "upstreams.*.tls.ca" | "upstreams.*.tls.server_name" => "a string",
         "upstreams.*.servers" => "a list of `\"host:port\"` strings",
         "upstreams.*.servers[]" => "a `\"host:port\"` string, e.g. `\"127.0.0.1:9101\"`",
         "upstreams.*.health" => {
@@ -297,7 +373,8 @@ pub(crate) fn expected_at(key_path: &str) -> Option<&'static str> {
         "routes" => "an array of tables, written `[[routes]]`",
         "routes[]" => {
             "a table with `name`, `weights` and optionally `hosts`, `path_prefix`, `sticky`, `match`, `fallback`, \
-             `retry`, `rollout`, `access_log`, `strip_prefix`, `rewrite_prefix` and `headers`"
+             `retry`, `rollout`, `access_log`, `strip_prefix`, `rewrite_prefix`, `headers` and \
+             `redirect_http_to_https`"
         }
         "routes[].name" => "a string of `a-z`, `0-9`, `_` and `-`",
         "routes[].hosts" => "a list of host patterns, e.g. `[\"example.com\", \"*.example.com\"]`",

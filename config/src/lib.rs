@@ -16,6 +16,7 @@ mod resilience;
 mod rollout;
 mod share;
 mod sticky;
+mod transport;
 mod validate;
 mod watch;
 
@@ -25,9 +26,12 @@ pub use live::{
     DrainedServer, Event, LiveState, OpenError, OpenOptions, Overrides, ReloadOutcome, RuntimeWeights, Snapshot,
     StateFileError, Store, WeightSource, WriteError, default_state_path, unix_millis,
 };
-pub use model::{Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Upstream, Weight};
+pub use model::{
+    Admin, Config, HostPattern, Listen, Route, Runtime, ServerAddr, Timeouts, Tls, TlsCertificate, Upstream, Weight,
+};
 pub use resilience::{HealthCheck, Limits, OutlierDetection, RetryPolicy};
 pub use rollout::{AnalysisSettings, Phase, Rollout, RolloutState, Strategy, Webhook, WebhookKind};
 pub use share::{SLOTS, percent, shares};
 pub use sticky::{MatchRule, MatchValue, PIN_KEY_MIN_LEN, PinKeyFiles, SessionKey, Sticky, StickyMode};
-pub use watch::{FileWatcher, WatchError, watch_file};
+pub use transport::{UpstreamProtocol, UpstreamTls};
+pub use watch::{FileWatcher, WatchError, watch_file, watch_files};

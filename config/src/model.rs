@@ -11,6 +11,7 @@ use crate::edge::{AccessLog, Cidr, HeaderRules, RequestId};
 use crate::resilience::{HealthCheck, Limits, OutlierDetection, RetryPolicy};
 use crate::rollout::Rollout;
 use crate::sticky::{MatchRule, Sticky};
+use crate::transport::{UpstreamProtocol, UpstreamTls};
 
 /// A whole validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +38,8 @@ pub struct Config {
     pub access_log: Option<AccessLog>,
     /// The request-id header, with its default when `[request_id]` is absent.
     pub request_id: RequestId,
+    /// The certificates the `https` listeners serve; `Some` exactly when `listen.https` is not empty.
+    pub tls: Option<Tls>,
 }
 
 /// The admin API listener.
@@ -51,13 +54,36 @@ pub struct Admin {
     pub state_file: Option<PathBuf>,
 }
 
-/// Listener addresses.
+/// Listener addresses; at least one of `http` and `https` is not empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listen {
     /// Plain-text listeners; each serves HTTP/1.1 and h2c with prior knowledge.
     pub http: Vec<SocketAddr>,
-    /// Every `http` listener expects a PROXY protocol (v1 or v2) header before the request.
+    /// TLS listeners; each serves HTTP/1.1 and HTTP/2 (ALPN `h2`, `http/1.1`) with the certificates of [`Tls`].
+    pub https: Vec<SocketAddr>,
+    /// Every listener expects a PROXY protocol (v1 or v2) header before the request (before the TLS handshake on
+    /// `https` ones).
     pub proxy_protocol: bool,
+}
+
+/// `[tls]`: the certificates served on `https` listeners, chosen by SNI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// In file order, at least one; the first is the default for clients that send no or an unknown name.
+    pub certificates: Vec<TlsCertificate>,
+}
+
+/// One `[[tls.certificates]]` entry: which names it serves and where its PEM files are. The files are read and
+/// checked by the proxy (this crate does no cryptography).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsCertificate {
+    /// Exact names and `*.suffix` wildcards, at least one; never [`HostPattern::Any`]. No name is listed by two
+    /// entries.
+    pub hosts: Vec<HostPattern>,
+    /// The certificate chain, leaf first, resolved against the config file's directory.
+    pub cert: PathBuf,
+    /// The private key, resolved like `cert`.
+    pub key: PathBuf,
 }
 
 /// One upstream group: the servers of one version of a service.
@@ -71,6 +97,10 @@ pub struct Upstream {
     pub health: Option<HealthCheck>,
     /// Passive ejection of failing servers (always on, with defaults).
     pub outlier: OutlierDetection,
+    /// The HTTP version spoken to the servers.
+    pub protocol: UpstreamProtocol,
+    /// TLS to the servers, when `tls` is set.
+    pub tls: Option<UpstreamTls>,
 }
 
 /// An upstream server address: a host name or IP literal and a port. Names resolve at connect time.
@@ -122,6 +152,8 @@ pub struct Route {
     pub rewrite_prefix: Option<String>,
     /// Header rules; empty unless `[routes.headers]` is set.
     pub headers: HeaderRules,
+    /// Plain-`http` requests get a 308 to the same URL on `https` instead of being proxied.
+    pub redirect_http_to_https: bool,
 }
 
 /// A host pattern of a route.

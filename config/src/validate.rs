@@ -21,6 +21,8 @@ mod rollout;
 mod sticky;
 #[cfg(test)]
 mod tests;
+mod tls;
+mod transport;
 
 impl Config {
     /// Parses and validates configuration text; `source` is the file it came from, used in errors and kept in
@@ -44,6 +46,11 @@ impl TryFrom<Document<'_>> for Config {
 
     fn try_from(doc: Document<'_>) -> Result<Config, ConfigError> {
         let listen = doc.listen(doc.file.listen.as_ref())?;
+        let tls = match &doc.file.listen {
+            Some(listen_file) => doc.tls(doc.file.tls.as_ref(), listen_file, &listen)?,
+            None => None,
+        };
+        doc.check_redirects(doc.file.routes.as_ref(), &listen)?;
         let upstreams = doc.upstreams(&doc.file.upstreams)?;
         let routes = doc.routes(doc.file.routes.as_ref(), &upstreams)?;
         let runtime = doc.runtime(&doc.file.runtime)?;
@@ -70,6 +77,7 @@ impl TryFrom<Document<'_>> for Config {
             trusted_proxies,
             access_log,
             request_id,
+            tls,
         })
     }
 }
@@ -83,36 +91,11 @@ impl Document<'_> {
                 "missing `[listen]`; add `[listen]` with `http = [\"127.0.0.1:8080\"]`",
             ));
         };
-        let Some(http) = &listen.get_ref().http else {
-            return Err(self.error(
-                listen.span(),
-                "listen.http",
-                "missing `http`; add e.g. `http = [\"127.0.0.1:8080\"]`",
-            ));
-        };
-        if http.get_ref().is_empty() {
-            return Err(self.error(
-                http.span(),
-                "listen.http",
-                "needs at least one address, e.g. `[\"127.0.0.1:8080\"]`",
-            ));
-        }
-        let mut addrs = Vec::with_capacity(http.get_ref().len());
-        for (i, text) in http.get_ref().iter().enumerate() {
-            let key = index("listen.http", i);
-            let addr = parse_listen(text.get_ref()).map_err(|message| self.error(text.span(), &key, message))?;
-            if let Some(first) = addrs.iter().position(|a| *a == addr) {
-                return Err(self.error(
-                    text.span(),
-                    key,
-                    format!("`{addr}` is already listed as listen.http[{first}]"),
-                ));
-            }
-            addrs.push(addr);
-        }
+        let (http, https) = self.listen_addresses(listen)?;
         let proxy_protocol = listen.get_ref().proxy_protocol.as_ref().is_some_and(|b| *b.get_ref());
         Ok(Listen {
-            http: addrs,
+            http,
+            https,
             proxy_protocol,
         })
     }
@@ -140,11 +123,14 @@ impl Document<'_> {
                 .map(|health| self.health(&key, health))
                 .transpose()?;
             let outlier = self.outlier(&key, &upstream.get_ref().outlier)?;
+            let (protocol, tls) = self.transport(&key, upstream.get_ref())?;
             out.push(Upstream {
                 name: name.get_ref().clone(),
                 servers,
                 health,
                 outlier,
+                protocol,
+                tls,
             });
         }
         Ok(out)
@@ -309,6 +295,7 @@ impl Document<'_> {
             strip_prefix: edge.strip_prefix,
             rewrite_prefix: edge.rewrite_prefix,
             headers: edge.headers,
+            redirect_http_to_https: file.redirect_http_to_https.as_ref().is_some_and(|b| *b.get_ref()),
         })
     }
 

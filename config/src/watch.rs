@@ -26,9 +26,10 @@ impl std::fmt::Debug for FileWatcher {
 
 /// The watch could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot watch {dir} for changes to the config file: {source}")]
+#[error("cannot watch {dir} for changes to {file}: {source}")]
 pub struct WatchError {
     dir: PathBuf,
+    file: PathBuf,
     source: notify::Error,
 }
 
@@ -36,32 +37,68 @@ pub struct WatchError {
 pub fn watch_file(
     path: &Path,
     debounce: Duration,
+    on_change: impl FnMut() + Send + 'static,
+) -> Result<FileWatcher, WatchError> {
+    watch_files(&[path.to_path_buf()], debounce, on_change)
+}
+
+/// Like [`watch_file`] for several files, in any directories (certificates and keys live apart from the config):
+/// one watch per distinct parent directory, and one call per debounced batch in which any file's content changed.
+pub fn watch_files(
+    paths: &[PathBuf],
+    debounce: Duration,
     mut on_change: impl FnMut() + Send + 'static,
 ) -> Result<FileWatcher, WatchError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file = path.to_path_buf();
-    let mut last = fingerprint(&file);
+    let mut files: Vec<(PathBuf, Option<u64>)> = Vec::with_capacity(paths.len());
+    // (directory, a file in it) for each distinct directory; the file names the watch in errors.
+    let mut dirs: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for path in paths {
+        if !files.iter().any(|(f, _)| f == path) {
+            files.push((path.clone(), fingerprint(path)));
+        }
+        let dir = parent(path);
+        if !dirs.iter().any(|(d, _)| *d == dir) {
+            dirs.push((dir, path.clone()));
+        }
+    }
     let handler = move |result: DebounceEventResult| {
         if result.is_err() {
             // The watcher lost events (e.g. queue overflow); the content check below still catches a change.
         }
-        let now = fingerprint(&file);
-        // A file caught mid-replace (missing for a moment) is not a change; the next event brings the new one.
-        if now.is_some() && now != last {
-            last = now;
+        let mut changed = false;
+        for (file, last) in &mut files {
+            let now = fingerprint(file);
+            // A file caught mid-replace (missing for a moment) is not a change; the next event brings the new one.
+            if now.is_some() && now != *last {
+                *last = now;
+                changed = true;
+            }
+        }
+        if changed {
             on_change();
         }
     };
-    let error = |source| WatchError {
+    let error = |(dir, file): &(PathBuf, PathBuf), source| WatchError {
         dir: dir.clone(),
+        file: file.clone(),
         source,
     };
-    let mut debouncer = new_debouncer(debounce, None, handler).map_err(error)?;
-    debouncer.watch(&dir, RecursiveMode::NonRecursive).map_err(error)?;
+    let first = dirs.first().cloned().unwrap_or_default();
+    let mut debouncer = new_debouncer(debounce, None, handler).map_err(|e| error(&first, e))?;
+    for entry in &dirs {
+        debouncer
+            .watch(&entry.0, RecursiveMode::NonRecursive)
+            .map_err(|e| error(entry, e))?;
+    }
     Ok(FileWatcher { _debouncer: debouncer })
+}
+
+/// The directory to watch for `path`: its parent, or the working directory for a bare file name.
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 fn fingerprint(path: &Path) -> Option<u64> {
@@ -139,5 +176,27 @@ mod tests {
         assert_eq!(count.load(Ordering::SeqCst), 0);
         std::fs::write(&path, "changed").unwrap();
         assert!(wait_for(&count, 1));
+    }
+
+    #[test]
+    fn files_in_two_directories_are_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("certs")).unwrap();
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        let cert = dir.path().join("certs/site.pem");
+        let key = dir.path().join("keys/site.key");
+        std::fs::write(&cert, "cert 1").unwrap();
+        std::fs::write(&key, "key 1").unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        let _w = watch_files(&[cert.clone(), key.clone()], Duration::from_millis(50), move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        std::fs::write(dir.path().join("keys/.site.key.tmp"), "key 2").unwrap();
+        std::fs::rename(dir.path().join("keys/.site.key.tmp"), &key).unwrap();
+        assert!(wait_for(&count, 1), "no change seen in the second directory");
+        std::fs::write(&cert, "cert 2").unwrap();
+        assert!(wait_for(&count, 2), "no change seen in the first directory");
     }
 }

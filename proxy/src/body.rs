@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::edge::pending::PendingLog;
+use crate::keepalive::Lease;
 use crate::telemetry::{Outcome, UpstreamErrorKind, VersionTelemetry};
 
 /// The body of a request sent upstream.
@@ -128,6 +129,8 @@ enum Inner {
     Upstream {
         body: Incoming,
         recording: Option<Recording>,
+        /// The HTTP/1.1 connection the body arrives on, returned to its server once the body has ended.
+        lease: Option<Lease>,
     },
     /// A complete body sluice produced; `None` once sent.
     Local(Option<Bytes>),
@@ -141,11 +144,12 @@ impl ProxyBody {
         }
     }
 
-    pub(crate) fn upstream(body: Incoming, recording: Recording) -> Self {
+    pub(crate) fn upstream(body: Incoming, recording: Recording, lease: Option<Lease>) -> Self {
         ProxyBody {
             inner: Inner::Upstream {
                 body,
                 recording: Some(recording),
+                lease,
             },
         }
     }
@@ -157,7 +161,7 @@ impl Body for ProxyBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match &mut self.get_mut().inner {
-            Inner::Upstream { body, recording } => {
+            Inner::Upstream { body, recording, lease } => {
                 let polled = Pin::new(body).poll_frame(cx);
                 if let (Poll::Ready(Some(Ok(frame))), Some(r)) = (&polled, recording.as_mut())
                     && let Some(data) = frame.data_ref()
@@ -165,9 +169,18 @@ impl Body for ProxyBody {
                     r.bytes_out += data.len() as u64;
                 }
                 let upstream_error = match &polled {
-                    Poll::Ready(None) => None,
-                    // The upstream broke off mid-body: the client gets a truncated response.
-                    Poll::Ready(Some(Err(_))) => Some(UpstreamErrorKind::Reset),
+                    Poll::Ready(None) => {
+                        if let Some(lease) = lease.take() {
+                            lease.release();
+                        }
+                        None
+                    }
+                    // The upstream broke off mid-body: the client gets a truncated response (and the connection,
+                    // dropped with the lease, is closed).
+                    Poll::Ready(Some(Err(_))) => {
+                        lease.take();
+                        Some(UpstreamErrorKind::Reset)
+                    }
                     _ => return polled,
                 };
                 if let Some(r) = recording.take() {
@@ -202,7 +215,14 @@ impl Body for ProxyBody {
 
 impl Drop for ProxyBody {
     fn drop(&mut self) {
-        if let Inner::Upstream { body, recording } = &mut self.inner
+        if let Inner::Upstream { body, lease, .. } = &mut self.inner
+            && body.is_end_stream()
+            && let Some(lease) = lease.take()
+        {
+            // Complete without a final poll (content-length reached, or empty from the start): reusable.
+            lease.release();
+        }
+        if let Inner::Upstream { body, recording, .. } = &mut self.inner
             && let Some(r) = recording.take()
         {
             // hyper never polls a body that is empty from the start (HEAD, 204, 304, content-length 0): that is a

@@ -82,6 +82,12 @@ pub enum ProxyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An HTTP/1.1 upgrade (WebSocket) was routed to an upstream that speaks HTTP/2, which cannot carry it.
+    #[error("upstream `{upstream}` speaks HTTP/2; upgrades such as WebSocket need `protocol = \"http1\"`")]
+    UpgradeUnsupported {
+        /// The chosen version's upstream.
+        upstream: String,
+    },
 }
 
 impl ProxyError {
@@ -96,13 +102,17 @@ impl ProxyError {
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::ClientBody { .. } | ProxyError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::UpgradeUnsupported { .. } => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
     /// Who caused this error.
     pub fn source(&self) -> ErrorSource {
         match self {
-            ProxyError::NoRoute | ProxyError::NoVersion { .. } | ProxyError::NoServer { .. } => ErrorSource::Routing,
+            ProxyError::NoRoute
+            | ProxyError::NoVersion { .. }
+            | ProxyError::NoServer { .. }
+            | ProxyError::UpgradeUnsupported { .. } => ErrorSource::Routing,
             ProxyError::Connect { .. }
             | ProxyError::Timeout { .. }
             | ProxyError::Upstream { .. }
@@ -144,6 +154,9 @@ impl ProxyError {
             ProxyError::Timeout { .. } => "504 gateway timeout: the upstream server did not answer in time\n",
             ProxyError::ClientBody { .. } => "400 bad request: the request body was cut off\n",
             ProxyError::BadRequest { .. } => "400 bad request\n",
+            ProxyError::UpgradeUnsupported { .. } => {
+                "501 not implemented: this version's upstream cannot carry a protocol upgrade\n"
+            }
         }
     }
 }
@@ -196,6 +209,7 @@ mod tests {
             },
             ProxyError::BodyTooLarge { limit: 1 },
             ProxyError::BadRequest { reason: "x".into() },
+            ProxyError::UpgradeUnsupported { upstream: "u".into() },
         ];
         for e in all {
             assert!(e.public_message().starts_with(e.status().as_str()), "{e:?}");

@@ -1,11 +1,10 @@
 //! The request path: one table snapshot, route, version, server, then forward with headers fixed up.
 
-use std::error::Error as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use http::header::{HOST, HeaderValue, SET_COOKIE};
-use http::uri::{PathAndQuery, Scheme};
+use http::header::{HOST, HeaderValue, SET_COOKIE, TE, UPGRADE};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri, Version as HttpVersion};
 use hyper::body::Incoming;
 use sluice_config::{Cidr, Config, Store};
@@ -21,15 +20,18 @@ use crate::error::{ErrorSource, ProxyError};
 use crate::headers::X_FORWARDED_FOR;
 use crate::headers::{add_forwarded, strip_hop_by_hop};
 use crate::host::request_host;
-use crate::pool::Server;
+use crate::keepalive::Lease;
+use crate::pool::{Server, UpstreamFailure};
 use crate::table::{RouteEntry, Table, Version};
 use crate::telemetry::Outcome;
+use crate::upgrade::{Tunnels, UpgradeRequest};
 
 /// The proxy: serves requests from the live table snapshot, which only the store's write path replaces.
 #[derive(Debug)]
 pub struct Proxy {
     store: Arc<Store<Table>>,
     access_log: Option<AccessLog>,
+    tunnels: Tunnels,
 }
 
 /// What one request carries through the proxy besides the request itself.
@@ -81,7 +83,32 @@ impl Proxy {
             let _ = store.load().telemetry().registry().register(Box::new(dropped.clone()));
             Some(AccessLog::start(format, destination, settings.buffer, dropped).0)
         });
-        Arc::new(Proxy { store, access_log })
+        let open_tunnels = prometheus::IntGauge::new(
+            "sluice_upgraded_connections",
+            "Upgraded connections (WebSocket) open now; reloads and weight changes leave them alone.",
+        )
+        .expect("valid metric");
+        let _ = store
+            .load()
+            .telemetry()
+            .registry()
+            .register(Box::new(open_tunnels.clone()));
+        let tunnels = Tunnels::new(open_tunnels);
+        Arc::new(Proxy {
+            store,
+            access_log,
+            tunnels,
+        })
+    }
+
+    /// Upgraded connections (WebSocket tunnels) open now.
+    pub fn open_tunnels(&self) -> usize {
+        self.tunnels.count()
+    }
+
+    /// Resolves once no upgraded connection is open (graceful shutdown waits for this up to the drain timeout).
+    pub async fn tunnels_closed(&self) {
+        self.tunnels.closed().await;
     }
 
     /// Closes and reopens the access log file (SIGUSR1, after logrotate moved it).
@@ -150,6 +177,12 @@ impl Proxy {
             }
             _ => None,
         };
+        if let Some(redirect) = crate::tls::redirect::to_https(&req, route.name(), config, client.proto) {
+            if let Some(log) = log {
+                log.finish(308, 0, started.elapsed());
+            }
+            return with_request_id(redirect, &table, request_id);
+        }
         let Some((index, cookie)) = route.choose(&req, client.proto == "https") else {
             let err = ProxyError::NoVersion {
                 route: route.name().to_owned(),
@@ -191,11 +224,12 @@ impl Proxy {
         table: &Table,
         route: &RouteEntry,
         index: usize,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         client: &ClientInfo,
         ctx: &mut RequestCtx,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
+        let upgrade = UpgradeRequest::take(&mut req);
         let chosen = &route.versions[index];
         let (version, first) = match chosen.pool.pick(&chosen.active, None) {
             Some(server) => (chosen, server),
@@ -221,42 +255,31 @@ impl Proxy {
                     };
                     tracing::warn!(route = route.name(), "{err}");
                     chosen.telemetry.inflight.inc();
-                    let outcome = Outcome::Answered {
-                        status: err.status().as_u16(),
-                        upstream_error: None,
-                        local: true,
-                    };
-                    chosen.telemetry.finish(started, outcome);
-                    if let Some(log) = ctx.log.take() {
-                        log.finish(err.status().as_u16(), 0, started.elapsed());
-                    }
-                    return error_response(&err);
+                    return answer_locally(chosen, started, ctx, &err);
                 }
             },
         };
         version.telemetry.inflight.inc();
         route.retry.deposit();
+        if upgrade.is_some() && version.pool.h2 {
+            let err = ProxyError::UpgradeUnsupported {
+                upstream: version.pool.name.to_string(),
+            };
+            tracing::warn!(route = route.name(), "{err}");
+            return answer_locally(version, started, ctx, &err);
+        }
 
         let (mut parts, body) = req.into_parts();
         let limit = table.config().limits.max_body_bytes;
         if let Some(limit) = limit
             && http_body::Body::size_hint(&body).lower() > limit
         {
-            let err = ProxyError::BodyTooLarge { limit };
-            version.telemetry.finish(
-                started,
-                Outcome::Answered {
-                    status: 413,
-                    upstream_error: None,
-                    local: true,
-                },
-            );
-            if let Some(log) = ctx.log.take() {
-                log.finish(413, 0, started.elapsed());
-            }
-            return error_response(&err);
+            return answer_locally(version, started, ctx, &ProxyError::BodyTooLarge { limit });
         }
         prepare_headers(&mut parts, client);
+        if let Some(upgrade) = &upgrade {
+            upgrade.restore_headers(&mut parts.headers);
+        }
         if !route.edge.request.is_empty() {
             let vars = Vars {
                 client_ip: &ctx.client_ip,
@@ -331,8 +354,25 @@ impl Proxy {
                 result = send(table, route, target, server, parts, RequestBody::Empty, client).await;
             }
         }
+        let result = match result {
+            Ok((mut response, lease)) if response.status() == http::StatusCode::SWITCHING_PROTOCOLS => match upgrade {
+                Some(upgrade) => {
+                    // The connection now belongs to the tunnel; it never goes back to the pool.
+                    drop(lease);
+                    let label = Arc::clone(&target.pool.servers[server].label);
+                    self.tunnels.open(upgrade, &mut response, label);
+                    Ok((response, None))
+                }
+                // A switch nobody asked for would leave the client talking to an unknown protocol.
+                None => Err(ProxyError::Protocol {
+                    server: target.pool.servers[server].addr.to_string(),
+                    reason: "101 Switching Protocols to a request that asked for no upgrade".to_owned(),
+                }),
+            },
+            other => other,
+        };
         match result {
-            Ok(response) => {
+            Ok((response, lease)) => {
                 target.pool.report_success(server);
                 let (parts, body) = response.into_parts();
                 ctx.version = Some(Arc::clone(&target.pool.name));
@@ -352,7 +392,7 @@ impl Proxy {
                     log,
                     bytes_out: 0,
                 };
-                Response::from_parts(parts, ProxyBody::upstream(body, recording))
+                Response::from_parts(parts, ProxyBody::upstream(body, recording, lease))
             }
             Err(err) => {
                 let upstream_error = err.upstream_kind();
@@ -392,6 +432,22 @@ impl Proxy {
     }
 }
 
+/// Answers `err` without asking the upstream, recording it against `version` as a local answer (not the
+/// version's fault) and in the access log.
+fn answer_locally(version: &Version, started: Instant, ctx: &mut RequestCtx, err: &ProxyError) -> Response<ProxyBody> {
+    let status = err.status().as_u16();
+    let outcome = Outcome::Answered {
+        status,
+        upstream_error: None,
+        local: true,
+    };
+    version.telemetry.finish(started, outcome);
+    if let Some(log) = ctx.log.take() {
+        log.finish(status, 0, started.elapsed());
+    }
+    error_response(err)
+}
+
 /// The client's address: the peer, unless the peer is a trusted proxy, then the right-most untrusted entry of
 /// `x-forwarded-for` (never taken from an untrusted peer, so it cannot be spoofed).
 fn real_client_ip<B>(req: &Request<B>, client: &ClientInfo, trusted: &[Cidr]) -> IpAddr {
@@ -424,7 +480,16 @@ fn prepare_headers(parts: &mut http::request::Parts, client: &ClientInfo) {
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
     };
+    // `te: trailers` is the one TE value HTTP/2 allows, and gRPC servers require it: it says the client reads
+    // trailers, which stays true through sluice (trailers are passed on).
+    let trailers = parts.headers.get_all(TE).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+    });
     strip_hop_by_hop(&mut parts.headers);
+    if trailers {
+        parts.headers.insert(TE, HeaderValue::from_static("trailers"));
+    }
     // x-forwarded-for appends the hop that connected to us (with trusted proxies in front, the proxy); the chain
     // before it says who the client was.
     add_forwarded(&mut parts.headers, &client.ip_header, client.proto, host.clone());
@@ -451,7 +516,7 @@ async fn send(
     mut parts: http::request::Parts,
     body: RequestBody,
     client: &ClientInfo,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<(Response<Incoming>, Option<Lease>), ProxyError> {
     let target = &version.pool.servers[server];
     let path = parts
         .uri
@@ -459,7 +524,7 @@ async fn send(
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     parts.uri = Uri::builder()
-        .scheme(Scheme::HTTP)
+        .scheme(version.pool.scheme.clone())
         .authority(target.authority.clone())
         .path_and_query(path)
         .build()
@@ -472,10 +537,10 @@ async fn send(
         armed: true,
     };
     let timeout = table.timeouts().response_header;
-    let result = tokio::time::timeout(timeout, version.pool.client.request(Request::from_parts(parts, body))).await;
+    let result = tokio::time::timeout(timeout, version.pool.send(server, Request::from_parts(parts, body))).await;
     hangup.armed = false;
-    let mut response = match result {
-        Ok(Ok(response)) => response,
+    let (mut response, lease) = match result {
+        Ok(Ok(answer)) => answer,
         Ok(Err(err)) => return Err(classify(&err, target)),
         Err(_) => {
             return Err(ProxyError::Timeout {
@@ -484,20 +549,31 @@ async fn send(
             });
         }
     };
+    let switched = (response.status() == http::StatusCode::SWITCHING_PROTOCOLS)
+        .then(|| response.headers().get(UPGRADE).cloned())
+        .flatten();
     strip_hop_by_hop(response.headers_mut());
-    Ok(response)
+    if let Some(protocol) = switched {
+        response.headers_mut().insert(UPGRADE, protocol);
+    }
+    Ok((response, lease))
 }
 
-/// Sorts a client error into connect failures, client-body failures, bad HTTP and everything else the upstream did.
-fn classify(err: &hyper_util::client::legacy::Error, server: &Server) -> ProxyError {
+/// Sorts a failure into connect failures, client-body failures, bad HTTP and everything else the upstream did.
+fn classify(err: &UpstreamFailure, server: &Server) -> ProxyError {
+    let (err, connect): (&(dyn std::error::Error + 'static), bool) = match err {
+        UpstreamFailure::Connect(err) => (err.as_ref(), true),
+        UpstreamFailure::Http(err) => (err, false),
+        UpstreamFailure::Pooled(err) => (err, err.is_connect()),
+    };
     let reason = error_chain(err);
-    if err.is_connect() {
+    if connect {
         return ProxyError::Connect {
             server: server.addr.to_string(),
             reason,
         };
     }
-    let mut source = err.source();
+    let mut source = Some(err);
     while let Some(cause) = source {
         if let Some(too_large) = cause.downcast_ref::<BodyTooLarge>() {
             return ProxyError::BodyTooLarge { limit: too_large.limit };

@@ -2,8 +2,7 @@
 
 use http::HeaderMap;
 use http::header::{
-    CONNECTION, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
-    UPGRADE,
+    CONNECTION, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRANSFER_ENCODING, UPGRADE,
 };
 
 /// `x-forwarded-for`: the chain of client addresses.
@@ -16,6 +15,9 @@ static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Removes hop-by-hop headers: the fixed list and every header the `Connection` header names.
+///
+/// `Trailer` stays: RFC 9110 makes it end-to-end, and an HTTP/1.1 hop only sends the trailer fields it declares,
+/// so dropping it would drop a gRPC status.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Names listed in `Connection` are only known at run time; collect them before removing `Connection` itself.
     // Most requests have no `Connection` header (HTTP/2) or only `keep-alive`, so this rarely allocates.
@@ -36,7 +38,6 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         &KEEP_ALIVE,
         &PROXY_CONNECTION,
         &TE,
-        &TRAILER,
         &TRANSFER_ENCODING,
         &UPGRADE,
     ] {

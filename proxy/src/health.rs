@@ -8,10 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use sluice_config::Store;
 
+use crate::connector::UpstreamConnector;
 use crate::pool::Pool;
 use crate::table::Table;
 
@@ -34,14 +33,9 @@ pub async fn supervise(store: Arc<Store<Table>>) {
 
 /// Checks one pool's servers every interval until the pool is dropped (a reload replaced it).
 async fn check(pool: Weak<Pool>) {
-    let client: Client<HttpConnector, Empty<Bytes>> = {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        // Probes keep their own small pool: a probe must not wait behind real traffic, nor take its connections.
-        Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_max_idle_per_host(1)
-            .build(connector)
+    let client: Client<UpstreamConnector, Empty<Bytes>> = match pool.upgrade() {
+        Some(pool) => pool.probe_client(),
+        None => return,
     };
     loop {
         let Some(strong) = pool.upgrade() else { return };
@@ -49,7 +43,7 @@ async fn check(pool: Weak<Pool>) {
         // Probes run concurrently, so one slow server does not delay the others' verdicts.
         let mut probes = tokio::task::JoinSet::new();
         for (i, server) in strong.servers.iter().enumerate() {
-            let uri = format!("http://{}{}", server.authority, health.path).parse::<http::Uri>();
+            let uri = format!("{}://{}{}", strong.scheme, server.authority, health.path).parse::<http::Uri>();
             let client = client.clone();
             let timeout = health.timeout;
             probes.spawn(async move {

@@ -2,12 +2,14 @@
 //! and forward the request to a server of that version with bodies streamed both ways.
 
 mod body;
+mod connector;
 mod edge;
 mod error;
 mod forward;
 mod headers;
 mod health;
 mod host;
+mod keepalive;
 mod listener;
 mod pool;
 mod retry;
@@ -15,11 +17,13 @@ mod schedule;
 mod sticky;
 mod table;
 pub mod telemetry;
+pub mod tls;
+mod upgrade;
 
 pub use body::ProxyBody;
 pub use error::{ErrorSource, ProxyError};
 pub use forward::Proxy;
 pub use health::supervise as supervise_health;
-pub use listener::{Drain, serve};
+pub use listener::{Drain, Listener, serve};
 pub use sticky::bucket_ranges;
 pub use table::{RouteEntry, Table};

@@ -2,18 +2,25 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::Request;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::edge::proxy_protocol::{Rewind, read_header};
 use crate::forward::{ClientInfo, Proxy};
+use crate::tls::redirect::{HttpsPort, https_port};
 
 /// How a drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +34,52 @@ pub enum Drain {
     },
 }
 
+/// A bound socket and what its connections speak: plain HTTP, or TLS first.
+pub struct Listener {
+    tcp: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+impl Listener {
+    /// HTTP/1.1 and h2c (prior knowledge) in the clear.
+    pub fn plain(tcp: TcpListener) -> Listener {
+        Listener { tcp, tls: None }
+    }
+
+    /// TLS with `config` (see [`Certificates::server_config`](crate::tls::Certificates::server_config)), then
+    /// HTTP/1.1 or HTTP/2 as ALPN agreed.
+    pub fn tls(tcp: TcpListener, config: Arc<ServerConfig>) -> Listener {
+        Listener {
+            tcp,
+            tls: Some(TlsAcceptor::from(config)),
+        }
+    }
+
+    /// The address the socket is bound to (the port the OS picked for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+impl From<TcpListener> for Listener {
+    fn from(tcp: TcpListener) -> Listener {
+        Listener::plain(tcp)
+    }
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("tcp", &self.tcp)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
 /// Serves `listeners` until `shutdown` resolves, then stops accepting and waits up to `drain` for in-flight
-/// requests to finish.
-pub async fn serve(
-    listeners: Vec<TcpListener>,
+/// requests to finish, on plain and TLS connections alike.
+pub async fn serve<L: Into<Listener>>(
+    listeners: Vec<L>,
     proxy: Arc<Proxy>,
     idle: Duration,
     drain: Duration,
@@ -54,20 +103,27 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
+    let listeners: Vec<Listener> = listeners.into_iter().map(Into::into).collect();
+    let bound_tls: Vec<SocketAddr> = listeners
+        .iter()
+        .filter(|l| l.tls.is_some())
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    let https_port = https_port(&bound_tls);
     let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut accept_tasks = Vec::new();
-    for listener in listeners {
+    for Listener { tcp, tls } in listeners {
         let conn_tx = conn_tx.clone();
         let mut stop = stop_rx.clone();
         accept_tasks.push(tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
+                    accepted = tcp.accept() => accepted,
                     _ = stop.changed() => break,
                 };
                 match accepted {
                     Ok((stream, addr)) => {
-                        if conn_tx.send((stream, addr)).is_err() {
+                        if conn_tx.send((stream, addr, tls.clone())).is_err() {
                             break;
                         }
                     }
@@ -85,14 +141,16 @@ pub async fn serve(
     loop {
         tokio::select! {
             conn = conn_rx.recv() => {
-                let Some((mut stream, addr)) = conn else { break };
+                let Some((mut stream, addr, tls)) = conn else { break };
                 let _ = stream.set_nodelay(true);
                 let proxy = Arc::clone(&proxy);
                 let builder = Arc::clone(&builder);
+                // Taken before the task starts, so the drain also waits for connections still in their handshake.
                 let watcher = graceful.watcher();
                 let header_timeout = limits.header_timeout;
                 tokio::spawn(async move {
-                    // Behind a PROXY-protocol balancer the header names the real client; it must come first.
+                    // Behind a PROXY-protocol balancer the header names the real client; it must come first, before
+                    // any TLS.
                     let (source, rest) = if proxy_protocol {
                         match read_header(&mut stream, header_timeout).await {
                             Ok((source, rest)) => (source.unwrap_or(addr), rest),
@@ -104,18 +162,27 @@ pub async fn serve(
                     } else {
                         (addr, Vec::new())
                     };
-                    let client = ClientInfo::new(source, "http");
-                    let service = service_fn(move |req| {
-                        let proxy = Arc::clone(&proxy);
-                        let client = client.clone();
-                        async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) }
-                    });
-                    let io = TokioIo::new(Rewind::new(rest, stream));
-                    // With upgrades: a WebSocket handshake hands the raw connection to the tunnel once it is answered 101.
-                    let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
-                    if let Err(err) = watcher.watch(conn).await {
-                        tracing::debug!(client = %source, "connection ended with an error: {err}");
-                    }
+                    let stream = Rewind::new(rest, stream);
+                    let Some(acceptor) = tls else {
+                        let client = ClientInfo::new(source, "http");
+                        let io = TokioIo::new(stream);
+                        return serve_connection(&builder, io, proxy, client, https_port, watcher).await;
+                    };
+                    // A client that connects and says nothing must not hold the task: the handshake gets the same
+                    // patience as a request head.
+                    let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(err)) => {
+                            tracing::debug!(client = %source, "TLS handshake failed: {err}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(client = %source, timeout = ?header_timeout, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let client = ClientInfo::new(source, "https");
+                    serve_connection(&builder, TokioIo::new(stream), proxy, client, None, watcher).await;
                 });
             }
             () = &mut shutdown => break,
@@ -127,11 +194,46 @@ pub async fn serve(
     }
     tracing::info!(
         connections = graceful.count(),
-        "stopped accepting; draining in-flight requests"
+        upgraded = proxy.open_tunnels(),
+        "stopped accepting; draining in-flight requests and upgraded connections"
     );
-    let open = graceful.count();
-    match tokio::time::timeout(drain, graceful.shutdown()).await {
+    let open = graceful.count() + proxy.open_tunnels();
+    // Upgraded connections (WebSockets) left hyper's watch when they switched protocols; they get the same
+    // deadline as requests, and whatever is still open when it passes is closed with the runtime.
+    let drained = async {
+        graceful.shutdown().await;
+        proxy.tunnels_closed().await;
+    };
+    match tokio::time::timeout(drain, drained).await {
         Ok(()) => Drain::Complete,
         Err(_) => Drain::TimedOut { open },
+    }
+}
+
+/// Serves HTTP on one accepted (and, for TLS, handshaken) connection until it closes or the drain ends it.
+/// `https_port` goes on each request for `redirect_http_to_https` routes (plain connections only).
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: TokioIo<I>,
+    proxy: Arc<Proxy>,
+    client: ClientInfo,
+    https_port: Option<HttpsPort>,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let source = client.addr;
+    let service = service_fn(move |mut req: Request<Incoming>| {
+        if let Some(port) = https_port {
+            req.extensions_mut().insert(port);
+        }
+        let proxy = Arc::clone(&proxy);
+        let client = client.clone();
+        async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) }
+    });
+    // With upgrades: a WebSocket handshake hands the raw connection to the tunnel once it is answered 101.
+    let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
+    if let Err(err) = watcher.watch(conn).await {
+        tracing::debug!(client = %source, "connection ended with an error: {err}");
     }
 }

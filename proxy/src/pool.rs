@@ -18,10 +18,23 @@ use sluice_config::{HealthCheck, OutlierDetection, ServerAddr, Timeouts, Upstrea
 use tokio::time::Instant;
 
 use crate::body::RequestBody;
+use crate::connector::UpstreamConnector;
+use crate::keepalive::{KeepAlive, Lease, SendError};
 use crate::telemetry::Telemetry;
 
 /// The client type shared by every request to one upstream group.
-pub(crate) type UpstreamClient = Client<HttpConnector, RequestBody>;
+pub(crate) type UpstreamClient = Client<UpstreamConnector, RequestBody>;
+
+/// Why a request did not get a response head from the upstream.
+#[derive(Debug)]
+pub(crate) enum UpstreamFailure {
+    /// No connection could be opened.
+    Connect(Box<dyn std::error::Error + Send + Sync>),
+    /// An HTTP/1.1 connection failed mid-exchange.
+    Http(hyper::Error),
+    /// The HTTP/2 client failed (its error says whether connecting did).
+    Pooled(hyper_util::client::legacy::Error),
+}
 
 /// One upstream server and its health.
 #[derive(Debug)]
@@ -45,6 +58,8 @@ pub(crate) struct Server {
     /// Drained by the operator (set from each table build, for the `up` gauge only).
     pub(crate) drained: AtomicBool,
     up: IntGauge,
+    /// Idle HTTP/1.1 connections to this server (unused for HTTP/2 upstreams, which multiplex one).
+    pub(crate) keepalive: Arc<KeepAlive>,
 }
 
 /// The servers of one upstream group with their connection pool.
@@ -52,7 +67,14 @@ pub(crate) struct Server {
 pub(crate) struct Pool {
     pub(crate) name: Arc<str>,
     pub(crate) servers: Box<[Server]>,
+    /// The multiplexed client for HTTP/2 upstreams; HTTP/1.1 requests use each server's keep-alive connections.
     pub(crate) client: UpstreamClient,
+    /// `http` or `https`: part of every upstream URI (the client keys its pool by it).
+    pub(crate) scheme: http::uri::Scheme,
+    /// Whether requests go over HTTP/2 (no WebSocket upgrades then).
+    pub(crate) h2: bool,
+    /// How connections are opened, for clients besides `client` (health probes).
+    connector: UpstreamConnector,
     pub(crate) health: Option<HealthCheck>,
     /// Set once a health checker task runs for this pool.
     pub(crate) checker: AtomicBool,
@@ -85,6 +107,7 @@ impl Pool {
                     ejected_until: AtomicU64::new(0),
                     drained: AtomicBool::new(false),
                     up,
+                    keepalive: KeepAlive::new(timeouts.idle),
                 })
             })
             .collect::<Result<Box<[Server]>, String>>()?;
@@ -92,14 +115,27 @@ impl Pool {
         connector.set_connect_timeout(Some(timeouts.connect));
         connector.set_nodelay(true);
         connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(timeouts.idle)
-            .build(connector);
+        let connector = UpstreamConnector::new(connector, upstream.protocol, upstream.tls.as_ref())
+            .map_err(|e| format!("upstream `{}`: {e}", upstream.name))?;
+        let scheme = connector.scheme();
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder.pool_timer(TokioTimer::new()).pool_idle_timeout(timeouts.idle);
+        if upstream.protocol.is_h2() {
+            // One multiplexed connection per server; keep-alive pings find a dead one before a request does.
+            builder
+                .http2_only(true)
+                .timer(TokioTimer::new())
+                .http2_keep_alive_interval(Duration::from_secs(20))
+                .http2_keep_alive_while_idle(true);
+        }
+        let client = builder.build(connector.clone());
         Ok(Pool {
             name: Arc::from(upstream.name.as_str()),
             servers,
             client,
+            scheme,
+            h2: upstream.protocol.is_h2(),
+            connector,
             health: upstream.health.clone(),
             checker: AtomicBool::new(false),
             outlier: upstream.outlier.clone(),
@@ -107,6 +143,42 @@ impl Pool {
             epoch: Instant::now(),
             spec: (upstream.clone(), timeouts.connect, timeouts.idle),
         })
+    }
+
+    /// Sends `req` (absolute URI) to server `index`: HTTP/1.1 on one of the server's keep-alive connections, HTTP/2
+    /// on the pool's multiplexed client. The lease, for HTTP/1.1, goes back when the response body ends.
+    pub(crate) async fn send(
+        &self,
+        index: usize,
+        req: http::Request<RequestBody>,
+    ) -> Result<(http::Response<hyper::body::Incoming>, Option<Lease>), UpstreamFailure> {
+        if self.h2 {
+            return match self.client.request(req).await {
+                Ok(response) => Ok((response, None)),
+                Err(err) => Err(UpstreamFailure::Pooled(err)),
+            };
+        }
+        match self.servers[index].keepalive.send(&self.connector, req).await {
+            Ok((response, lease)) => Ok((response, Some(lease))),
+            Err(SendError::Connect(err)) => Err(UpstreamFailure::Connect(err)),
+            Err(SendError::Http(err)) => Err(UpstreamFailure::Http(err)),
+        }
+    }
+
+    /// A client for health probes: the servers' protocol and TLS, but its own small pool, so a probe neither
+    /// waits behind real traffic nor takes its connections.
+    pub(crate) fn probe_client<B>(&self) -> Client<UpstreamConnector, B>
+    where
+        B: http_body::Body + Send + 'static + Unpin,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder.pool_timer(TokioTimer::new()).pool_max_idle_per_host(1);
+        if self.h2 {
+            builder.http2_only(true).timer(TokioTimer::new());
+        }
+        builder.build(self.connector.clone())
     }
 
     /// Whether this pool serves exactly what `upstream` and `timeouts` describe, so it can be carried over.

@@ -8,12 +8,14 @@ mod edge;
 mod errors;
 mod forwarding;
 mod live;
+mod protocols;
 mod resilience;
 mod rollout;
 mod shutdown;
 mod split;
 mod sticky;
 mod streaming;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -13,6 +13,7 @@ pub struct SluiceProcess {
     child: Child,
     addr: SocketAddr,
     admin: Option<SocketAddr>,
+    https: Vec<SocketAddr>,
     binary: PathBuf,
     dir: Arc<tempfile::TempDir>,
     stderr: Arc<Mutex<String>>,
@@ -53,20 +54,26 @@ impl SluiceProcess {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut admin = None;
+            let mut https = Vec::new();
             for line in BufReader::new(out_pipe).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("sluice admin listening on http://") {
                     admin = Some(addr.parse::<SocketAddr>().expect("sluice prints a socket address"));
+                }
+                // TLS listeners are announced before the plain ones.
+                if let Some(addr) = line.strip_prefix("sluice listening on https://") {
+                    https.push(addr.parse::<SocketAddr>().expect("sluice prints a socket address"));
                 }
                 // The proxy listener is announced last, once everything is up.
                 if let Some(addr) = line.strip_prefix("sluice listening on http://") {
                     let _ = tx.send((
                         addr.parse::<SocketAddr>().expect("sluice prints a socket address"),
                         admin,
+                        https.clone(),
                     ));
                 }
             }
         });
-        let Ok((addr, admin)) = rx.recv_timeout(Duration::from_secs(20)) else {
+        let Ok((addr, admin, https)) = rx.recv_timeout(Duration::from_secs(20)) else {
             let _ = child.kill();
             panic!(
                 "sluice did not start within 20 s; stderr:\n{}",
@@ -77,6 +84,7 @@ impl SluiceProcess {
             child,
             addr,
             admin,
+            https,
             binary: binary.to_owned(),
             dir,
             stderr,
@@ -86,6 +94,12 @@ impl SluiceProcess {
     /// The address of the first HTTP listener.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the first HTTPS listener, when the config has `listen.https` (and an `http` listener, whose
+    /// announcement tells the harness sluice is up).
+    pub fn https_addr(&self) -> SocketAddr {
+        *self.https.first().expect("the config has listen.https")
     }
 
     /// The admin API's address, when the config has `[admin]`.

@@ -8,6 +8,8 @@ mod edge;
 mod resilience;
 mod rollout;
 mod sticky;
+mod tls;
+mod transport;
 
 const LISTEN: &str = "[listen]\nhttp = [\"127.0.0.1:8080\"]\n";
 const UPSTREAMS: &str = "[upstreams.blue]\nservers = [\"127.0.0.1:9101\"]\n\n\
@@ -117,7 +119,7 @@ fn display_is_file_line_column_key_path_message() {
     assert_eq!(
         err.to_string(),
         "etc/sluice.toml:5:1: upstreams.blue.servrs: unknown key `servrs`; did you mean `servers`? valid keys: servers, health, \
-         outlier"
+         outlier, protocol, tls"
     );
     assert_eq!(err.key_path(), Some("upstreams.blue.servrs"));
     let location = err.location().expect("a located error");

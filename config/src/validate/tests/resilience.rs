@@ -260,7 +260,7 @@ fn upstream_unknown_table_suggests_health_or_outlier() {
     let message = rejected(&text, "upstreams.canary.helth", "[upstreams.canary.helth]");
     assert_eq!(
         message,
-        "unknown key `helth`; did you mean `health`? valid keys: servers, health, outlier"
+        "unknown key `helth`; did you mean `health`? valid keys: servers, health, outlier, protocol, tls"
     );
 
     let text = with("[upstreams.canary.outliers]\n");
