@@ -73,7 +73,19 @@ pub(crate) fn summary(config: &Config) -> String {
     let _ = writeln!(out, "listen    {}", listen.join(", "));
     for upstream in &config.upstreams {
         let servers: Vec<String> = upstream.servers.iter().map(ToString::to_string).collect();
-        let _ = writeln!(out, "upstream  {:<12} {}", upstream.name, servers.join(", "));
+        // The transport only when it is not the default plain HTTP/1.1.
+        let transport = match (&upstream.tls, upstream.protocol) {
+            (None, sluice_config::UpstreamProtocol::Http1) => String::new(),
+            (None, protocol) => format!("  ({protocol})"),
+            (Some(tls), protocol) => {
+                let trust = tls
+                    .ca
+                    .as_ref()
+                    .map_or_else(|| "system roots".to_owned(), |ca| format!("ca {}", ca.display()));
+                format!("  ({protocol} over TLS, {trust})")
+            }
+        };
+        let _ = writeln!(out, "upstream  {:<12} {}{transport}", upstream.name, servers.join(", "));
     }
     for route in &config.routes {
         let hosts = if route.hosts.is_empty() {
@@ -191,6 +203,22 @@ mod tests {
         );
         assert!(
             out.contains("match          cookie:cohort ~ /beta-[0-9]+/ -> canary\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn upstreams_show_their_transport_unless_plain_http1() {
+        let text = "[listen]\nhttp = [\"127.0.0.1:8080\"]\n\
+                    [upstreams.blue]\nservers = [\"127.0.0.1:9101\"]\n\
+                    [upstreams.grpc]\nservers = [\"127.0.0.1:9102\"]\nprotocol = \"h2c\"\n\
+                    [upstreams.api]\nservers = [\"api.internal:443\"]\nprotocol = \"h2\"\ntls = true\n\
+                    [[routes]]\nname = \"web\"\nweights = { blue = 1, grpc = 0, api = 0 }\n";
+        let out = summary(&Config::from_toml(text, None).expect("valid"));
+        assert!(out.contains("upstream  blue         127.0.0.1:9101\n"), "{out}");
+        assert!(out.contains("upstream  grpc         127.0.0.1:9102  (h2c)\n"), "{out}");
+        assert!(
+            out.contains("upstream  api          api.internal:443  (h2 over TLS, system roots)\n"),
             "{out}"
         );
     }

@@ -351,7 +351,9 @@ impl Proxy {
                 *again.headers_mut() = headers;
                 let (parts, ()) = again.into_parts();
                 (target, server) = (next_version, next);
-                result = send(table, route, target, server, parts, RequestBody::Empty, client).await;
+                // Boxed: the retry is rare, and an inline second `send` would double the size of every request's
+                // future (hyper moves that future into place once per request).
+                result = Box::pin(send(table, route, target, server, parts, RequestBody::Empty, client)).await;
             }
         }
         let result = match result {

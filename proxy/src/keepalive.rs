@@ -128,16 +128,8 @@ impl KeepAlive {
                 },
             }
         }
-        let io = connector.clone().call(target).await.map_err(SendError::Connect)?;
-        let (mut sender, conn) = http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(|err| SendError::Connect(Box::new(err)))?;
-        tokio::spawn(async move {
-            if let Err(err) = conn.with_upgrades().await {
-                tracing::debug!("upstream connection ended: {err}");
-            }
-        });
+        // Boxed: connecting is the rare path, and its state inline would be carried by every request's future.
+        let mut sender = Box::pin(connect(connector, target)).await?;
         match sender.try_send_request(req).await {
             Ok(response) => Ok((response, self.lease(sender))),
             Err(err) => Err(SendError::Http(err.into_error())),
@@ -150,6 +142,21 @@ impl KeepAlive {
             home: Arc::clone(self),
         }
     }
+}
+
+/// Opens a connection to the server `target` names and starts its task.
+async fn connect(connector: &UpstreamConnector, target: Uri) -> Result<http1::SendRequest<RequestBody>, SendError> {
+    let io = connector.clone().call(target).await.map_err(SendError::Connect)?;
+    let (sender, conn) = http1::Builder::new()
+        .handshake(io)
+        .await
+        .map_err(|err| SendError::Connect(Box::new(err)))?;
+    tokio::spawn(async move {
+        if let Err(err) = conn.with_upgrades().await {
+            tracing::debug!("upstream connection ended: {err}");
+        }
+    });
+    Ok(sender)
 }
 
 /// Turns the request's absolute URI into the origin form an HTTP/1.1 request line carries (`/path?query`), setting
