@@ -223,13 +223,17 @@ async fn serve_connection<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let source = client.addr;
+    let client = Arc::new(client);
     let service = service_fn(move |mut req: Request<Incoming>| {
         if let Some(port) = https_port {
             req.extensions_mut().insert(port);
         }
         let proxy = Arc::clone(&proxy);
-        let client = client.clone();
-        async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) }
+        let client = Arc::clone(&client);
+        // Boxed: hyper keeps a slot the size of this future in every connection for as long as it is open, and
+        // moves the future into it per request; a request's state is kilobytes, so an idle keep-alive connection
+        // would hold that much for nothing, and every request would copy it.
+        Box::pin(async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) })
     });
     // With upgrades: a WebSocket handshake hands the raw connection to the tunnel once it is answered 101.
     let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
