@@ -192,6 +192,11 @@ mod tests {
 
     /// An HTTP/1.1 server answering with the number of the connection the request came on.
     async fn server() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        server_with(true).await
+    }
+
+    /// Like [`server`]; without `keep_alive` the server closes each connection after one response.
+    async fn server_with(keep_alive: bool) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -204,6 +209,7 @@ mod tests {
                         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(n.to_string()))))
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(keep_alive)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
@@ -274,6 +280,21 @@ mod tests {
             "the expired connection was not used"
         );
         assert_eq!(pool.idle_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn connections_the_server_closes_are_never_reused() {
+        let (addr, accepted) = server_with(false).await;
+        let pool = KeepAlive::new(Duration::from_secs(60));
+        for i in 0..5 {
+            let (response, lease) = pool.send(&connector(), get(addr)).await.expect("response");
+            let body = response.into_body().collect().await.expect("body").to_bytes();
+            assert_eq!(body, i.to_string());
+            lease.release();
+            // Give the connection's task a moment to see the server's close; a request racing it is sent again.
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 5);
     }
 
     #[test]
