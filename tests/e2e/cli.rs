@@ -73,6 +73,7 @@ fn run_refuses_a_bad_file_with_exit_64_before_binding() {
 fn demo_promotes_a_healthy_canary_and_exits_zero() {
     let out = Command::new(binary())
         .args(["demo", "--listen", "127.0.0.1:0", "--interval", "1", "--rate", "1500"])
+        .env_remove("RUST_LOG")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -86,6 +87,9 @@ fn demo_promotes_a_healthy_canary_and_exits_zero() {
         stdout.contains("canary 100"),
         "the view showed the canary at 100: {stdout}"
     );
+    // The view shows the controller's decisions; info logs repeating them between its lines stay off by default.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("INFO"), "{stderr}");
 }
 
 #[test]
