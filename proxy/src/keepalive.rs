@@ -32,7 +32,9 @@ pub(crate) enum SendError {
 /// The idle connections of one server.
 #[derive(Debug)]
 pub(crate) struct KeepAlive {
-    /// Oldest at the front, most recently used at the back.
+    /// Oldest at the front, most recently used at the back. A mutex rather than a lock-free queue: it is held for
+    /// one push or pop (never across an await), is per server rather than per pool, and the LIFO order and the
+    /// expiry sweep from the old end need a deque; the lock-free queues at hand are FIFO.
     idle: Mutex<VecDeque<Idle>>,
     /// An idle connection older than this is closed instead of reused.
     idle_timeout: Duration,
