@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::edge::pending::PendingLog;
-use crate::keepalive::Lease;
+use crate::h1::H1Body;
 use crate::telemetry::{Outcome, UpstreamErrorKind, VersionTelemetry};
 
 /// The body of a request sent upstream.
@@ -117,6 +117,44 @@ impl Recording {
     }
 }
 
+/// An upstream's response body: read off sluice's own HTTP/1.1 connection, or from hyper's HTTP/2 client.
+#[derive(Debug)]
+pub(crate) enum UpstreamBody {
+    /// From an HTTP/1.1 upstream; its connection goes back to the server's idle stack when the body ends.
+    H1(H1Body),
+    /// From an HTTP/2 upstream.
+    H2(Incoming),
+}
+
+/// Why a response body broke off (the upstream failed mid-body).
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            UpstreamBody::H1(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            UpstreamBody::H2(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::H1(body) => body.is_end_stream(),
+            UpstreamBody::H2(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpstreamBody::H1(body) => body.size_hint(),
+            UpstreamBody::H2(body) => body.size_hint(),
+        }
+    }
+}
+
 /// A response body: streamed from the upstream (and recorded when it ends), or a small one of sluice's own.
 #[derive(Debug)]
 pub struct ProxyBody {
@@ -127,10 +165,8 @@ pub struct ProxyBody {
 enum Inner {
     /// Streamed from the upstream as it arrives; the recording is taken when the outcome is recorded.
     Upstream {
-        body: Incoming,
+        body: UpstreamBody,
         recording: Option<Recording>,
-        /// The HTTP/1.1 connection the body arrives on, returned to its server once the body has ended.
-        lease: Option<Lease>,
     },
     /// A complete body sluice produced; `None` once sent.
     Local(Option<Bytes>),
@@ -144,12 +180,11 @@ impl ProxyBody {
         }
     }
 
-    pub(crate) fn upstream(body: Incoming, recording: Recording, lease: Option<Lease>) -> Self {
+    pub(crate) fn upstream(body: UpstreamBody, recording: Recording) -> Self {
         ProxyBody {
             inner: Inner::Upstream {
                 body,
                 recording: Some(recording),
-                lease,
             },
         }
     }
@@ -157,11 +192,11 @@ impl ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match &mut self.get_mut().inner {
-            Inner::Upstream { body, recording, lease } => {
+            Inner::Upstream { body, recording } => {
                 let polled = Pin::new(body).poll_frame(cx);
                 if let (Poll::Ready(Some(Ok(frame))), Some(r)) = (&polled, recording.as_mut())
                     && let Some(data) = frame.data_ref()
@@ -169,18 +204,10 @@ impl Body for ProxyBody {
                     r.bytes_out += data.len() as u64;
                 }
                 let upstream_error = match &polled {
-                    Poll::Ready(None) => {
-                        if let Some(lease) = lease.take() {
-                            lease.release();
-                        }
-                        None
-                    }
-                    // The upstream broke off mid-body: the client gets a truncated response (and the connection,
-                    // dropped with the lease, is closed).
-                    Poll::Ready(Some(Err(_))) => {
-                        lease.take();
-                        Some(UpstreamErrorKind::Reset)
-                    }
+                    Poll::Ready(None) => None,
+                    // The upstream broke off mid-body: the client gets a truncated response (and the upstream
+                    // connection is closed).
+                    Poll::Ready(Some(Err(_))) => Some(UpstreamErrorKind::Reset),
                     _ => return polled,
                 };
                 if let Some(r) = recording.take() {
@@ -215,13 +242,6 @@ impl Body for ProxyBody {
 
 impl Drop for ProxyBody {
     fn drop(&mut self) {
-        if let Inner::Upstream { body, lease, .. } = &mut self.inner
-            && body.is_end_stream()
-            && let Some(lease) = lease.take()
-        {
-            // Complete without a final poll (content-length reached, or empty from the start): reusable.
-            lease.release();
-        }
         if let Inner::Upstream { body, recording, .. } = &mut self.inner
             && let Some(r) = recording.take()
         {

@@ -242,3 +242,54 @@ impl Write for UpstreamIo {
         }
     }
 }
+
+// tokio's traits too: sluice's own HTTP/1.1 client and the WebSocket tunnel work on the inner streams directly.
+impl tokio::io::AsyncRead for UpstreamIo {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(io) => Pin::new(io.inner_mut()).poll_read(cx, buf),
+            UpstreamIo::Tls(io) => Pin::new(io.inner_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for UpstreamIo {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(io) => Pin::new(io.inner_mut()).poll_write(cx, buf),
+            UpstreamIo::Tls(io) => Pin::new(io.inner_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(io) => Pin::new(io.inner_mut()).poll_write_vectored(cx, bufs),
+            UpstreamIo::Tls(io) => Pin::new(io.inner_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            UpstreamIo::Plain(io) => io.inner().is_write_vectored(),
+            UpstreamIo::Tls(io) => io.inner().is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(io) => Pin::new(io.inner_mut()).poll_flush(cx),
+            UpstreamIo::Tls(io) => Pin::new(io.inner_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(io) => Pin::new(io.inner_mut()).poll_shutdown(cx),
+            UpstreamIo::Tls(io) => Pin::new(io.inner_mut()).poll_shutdown(cx),
+        }
+    }
+}

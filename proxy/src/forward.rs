@@ -10,17 +10,17 @@ use hyper::body::Incoming;
 use sluice_config::{Cidr, Config, Store};
 use tokio::time::Instant;
 
-use crate::body::{BodyTooLarge, ProxyBody, Recording, RequestBody, RequestBodyError};
+use crate::body::{BodyTooLarge, ProxyBody, Recording, RequestBody, RequestBodyError, UpstreamBody};
 use crate::edge::access_log::{AccessLog, Destination, Format};
 use crate::edge::client_addr::client_ip;
 use crate::edge::pending::PendingLog;
 use crate::edge::request_id::new_request_id;
 use crate::edge::rules::Vars;
 use crate::error::{ErrorSource, ProxyError};
+use crate::h1::DecodeError;
 use crate::headers::X_FORWARDED_FOR;
 use crate::headers::{add_forwarded, strip_hop_by_hop};
 use crate::host::request_host;
-use crate::keepalive::Lease;
 use crate::pool::{Server, UpstreamFailure};
 use crate::table::{RouteEntry, Table, Version};
 use crate::telemetry::Outcome;
@@ -357,13 +357,11 @@ impl Proxy {
             }
         }
         let result = match result {
-            Ok((mut response, lease)) if response.status() == http::StatusCode::SWITCHING_PROTOCOLS => match upgrade {
+            Ok(response) if response.status() == http::StatusCode::SWITCHING_PROTOCOLS => match upgrade {
                 Some(upgrade) => {
                     // The connection now belongs to the tunnel; it never goes back to the pool.
-                    drop(lease);
                     let label = Arc::clone(&target.pool.servers[server].label);
-                    self.tunnels.open(upgrade, &mut response, label);
-                    Ok((response, None))
+                    Ok(self.tunnels.open(upgrade, response, label))
                 }
                 // A switch nobody asked for would leave the client talking to an unknown protocol.
                 None => Err(ProxyError::Protocol {
@@ -374,7 +372,7 @@ impl Proxy {
             other => other,
         };
         match result {
-            Ok((response, lease)) => {
+            Ok(response) => {
                 target.pool.report_success(server);
                 let (parts, body) = response.into_parts();
                 ctx.version = Some(Arc::clone(&target.pool.name));
@@ -394,7 +392,7 @@ impl Proxy {
                     log,
                     bytes_out: 0,
                 };
-                Response::from_parts(parts, ProxyBody::upstream(body, recording, lease))
+                Response::from_parts(parts, ProxyBody::upstream(body, recording))
             }
             Err(err) => {
                 let upstream_error = err.upstream_kind();
@@ -518,7 +516,7 @@ async fn send(
     mut parts: http::request::Parts,
     body: RequestBody,
     client: &ClientInfo,
-) -> Result<(Response<Incoming>, Option<Lease>), ProxyError> {
+) -> Result<Response<UpstreamBody>, ProxyError> {
     let target = &version.pool.servers[server];
     let path = parts
         .uri
@@ -541,7 +539,7 @@ async fn send(
     let timeout = table.timeouts().response_header;
     let result = tokio::time::timeout(timeout, version.pool.send(server, Request::from_parts(parts, body))).await;
     hangup.armed = false;
-    let (mut response, lease) = match result {
+    let mut response = match result {
         Ok(Ok(answer)) => answer,
         Ok(Err(err)) => return Err(classify(&err, target)),
         Err(_) => {
@@ -558,14 +556,14 @@ async fn send(
     if let Some(protocol) = switched {
         response.headers_mut().insert(UPGRADE, protocol);
     }
-    Ok((response, lease))
+    Ok(response)
 }
 
 /// Sorts a failure into connect failures, client-body failures, bad HTTP and everything else the upstream did.
 fn classify(err: &UpstreamFailure, server: &Server) -> ProxyError {
     let (err, connect): (&(dyn std::error::Error + 'static), bool) = match err {
         UpstreamFailure::Connect(err) => (err.as_ref(), true),
-        UpstreamFailure::Http(err) => (err, false),
+        UpstreamFailure::Exchange(err) => (err, false),
         UpstreamFailure::Pooled(err) => (err, err.is_connect()),
     };
     let reason = error_chain(err);
@@ -584,9 +582,7 @@ fn classify(err: &UpstreamFailure, server: &Server) -> ProxyError {
             // Our request body failed: the client's stream broke (it hung up mid-upload).
             return ProxyError::ClientBody { reason };
         }
-        if let Some(hyper_err) = cause.downcast_ref::<hyper::Error>()
-            && hyper_err.is_parse()
-        {
+        if cause.is::<DecodeError>() || cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_parse) {
             return ProxyError::Protocol {
                 server: server.addr.to_string(),
                 reason,

@@ -14,37 +14,51 @@ pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forw
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// The hop-by-hop fields every message loses, besides those its `Connection` header names.
+static HOP_BY_HOP: [&HeaderName; 8] = [
+    &CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &TE,
+    &TRANSFER_ENCODING,
+    &UPGRADE,
+    &PROXY_AUTHENTICATE,
+    &PROXY_AUTHORIZATION,
+];
+
 /// Removes hop-by-hop headers: the fixed list and every header the `Connection` header names.
 ///
 /// `Trailer` stays: RFC 9110 makes it end-to-end, and an HTTP/1.1 hop only sends the trailer fields it declares,
 /// so dropping it would drop a gRPC status.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Names listed in `Connection` are only known at run time; collect them before removing `Connection` itself.
-    // Most requests have no `Connection` header (HTTP/2) or only `keep-alive`, so this rarely allocates.
-    if headers.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
+    // One pass over the (few) names present, compared without hashing, instead of a hashed removal per listed
+    // name: most messages carry none of them, or only `Connection`, and this runs twice per request.
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if HOP_BY_HOP.contains(&name) {
+            doomed.push(name.clone());
         }
     }
-    for name in [
-        &CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &TE,
-        &TRANSFER_ENCODING,
-        &UPGRADE,
-    ] {
+    if doomed.is_empty() {
+        return;
+    }
+    // Names listed in `Connection` are only known at run time; `close` and `keep-alive` are options, not fields
+    // to look for (and `keep-alive` is on the fixed list anyway).
+    for token in headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|token| !token.eq_ignore_ascii_case("close") && !token.eq_ignore_ascii_case("keep-alive"))
+    {
+        if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+            doomed.push(name);
+        }
+    }
+    for name in doomed {
         headers.remove(name);
     }
-    headers.remove(PROXY_AUTHENTICATE);
-    headers.remove(PROXY_AUTHORIZATION);
 }
 
 /// Appends the client address to `x-forwarded-for` (joining earlier values into one) and sets

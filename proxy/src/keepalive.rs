@@ -1,10 +1,9 @@
 //! The idle HTTP/1.1 connections of one upstream server, lent to one request at a time.
 //!
-//! hyper-util's pooled client costs every request a boxed future, a lookup by authority under a lock shared by all
-//! servers, and a spawned task that waits to put the connection back. Here each server keeps its own short stack of
-//! idle connections: a request pops the most recently used one (its socket is warm and least likely to have been
-//! closed by the server) and the response body puts it back the moment it ends, with no task and no lookup. The
-//! stack has no size limit, so no level of concurrency makes connections churn.
+//! Each server keeps its own short stack of idle connections: a request pops the most recently used one (its socket
+//! is warm and least likely to have been closed by the server) and the response body puts it back the moment its
+//! last byte has been read, with no task and no lookup. The stack has no size limit, so no level of concurrency
+//! makes connections churn.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -12,13 +11,12 @@ use std::time::Duration;
 
 use http::header::HOST;
 use http::{HeaderValue, Request, Response, Uri};
-use hyper::body::Incoming;
-use hyper::client::conn::http1;
 use tokio::time::Instant;
 use tower_service::Service as _;
 
 use crate::body::RequestBody;
 use crate::connector::UpstreamConnector;
+use crate::h1::{self, BodyFraming, Conn, H1Body, H1Error, Upload};
 
 /// Why a request could not be sent on a keep-alive connection.
 #[derive(Debug)]
@@ -26,7 +24,7 @@ pub(crate) enum SendError {
     /// No connection could be opened (refused, unreachable, TLS handshake failed, timed out).
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// The connection failed while the request or the response head was under way.
-    Http(hyper::Error),
+    Exchange(H1Error),
 }
 
 /// The idle connections of one server.
@@ -42,35 +40,8 @@ pub(crate) struct KeepAlive {
 
 #[derive(Debug)]
 struct Idle {
-    sender: http1::SendRequest<RequestBody>,
+    conn: Conn,
     since: Instant,
-}
-
-/// A connection lent to one request. [`Lease::release`] returns it once the response body has ended; dropping it
-/// instead (the client hung up, the body broke, the connection was upgraded) closes the connection.
-#[derive(Debug)]
-pub(crate) struct Lease {
-    sender: http1::SendRequest<RequestBody>,
-    home: Arc<KeepAlive>,
-}
-
-impl Lease {
-    /// The response is complete: the connection can take the next request.
-    pub(crate) fn release(self) {
-        let mut idle = self.home.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
-        // The oldest connections sit at the front; closing the expired ones here needs no timer task.
-        while idle
-            .front()
-            .is_some_and(|conn| now.duration_since(conn.since) > self.home.idle_timeout)
-        {
-            idle.pop_front();
-        }
-        idle.push_back(Idle {
-            sender: self.sender,
-            since: now,
-        });
-    }
 }
 
 impl KeepAlive {
@@ -82,27 +53,33 @@ impl KeepAlive {
         })
     }
 
-    /// The most recently used connection that can take a request now. Closed and expired ones are dropped; one
-    /// still busy (its response ended before the client's upload did) stays for later rather than making this
-    /// request wait behind the upload.
-    fn checkout(&self) -> Option<Idle> {
+    /// A response has ended on `conn`: it can take the next request.
+    pub(crate) fn release(&self, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut busy = Vec::new();
-        let mut found = None;
-        while let Some(conn) = idle.pop_back() {
-            if conn.sender.is_closed() || conn.since.elapsed() > self.idle_timeout {
-                continue;
-            }
-            if conn.sender.is_ready() {
-                found = Some(conn);
-                break;
-            }
-            busy.push(conn);
+        let now = Instant::now();
+        // The oldest connections sit at the front; closing the expired ones here needs no timer task.
+        while idle
+            .front()
+            .is_some_and(|conn| now.duration_since(conn.since) > self.idle_timeout)
+        {
+            idle.pop_front();
         }
-        for conn in busy.into_iter().rev() {
-            idle.push_back(conn);
+        idle.push_back(Idle { conn, since: now });
+    }
+
+    /// The most recently used connection that is still open. Expired ones, and ones the server closed while they
+    /// sat idle, are dropped.
+    fn checkout(&self) -> Option<Conn> {
+        loop {
+            let Idle { mut conn, since } = self
+                .idle
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .pop_back()?;
+            if since.elapsed() <= self.idle_timeout && !conn.is_stale() {
+                return Some(conn);
+            }
         }
-        found
     }
 
     /// Connections waiting for a request now.
@@ -112,70 +89,59 @@ impl KeepAlive {
     }
 
     /// Sends `req` (its URI absolute: scheme and authority pick the server) on an idle connection, or on a new one
-    /// when none is left; returns the response head and the connection on lease.
+    /// when none is left; returns the response, whose body hands the connection back when it ends.
     pub(crate) async fn send(
         self: &Arc<Self>,
         connector: &UpstreamConnector,
-        mut req: Request<RequestBody>,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
-        let target = origin_form(&mut req);
-        while let Some(mut conn) = self.checkout() {
-            match conn.sender.try_send_request(req).await {
-                Ok(response) => return Ok((response, self.lease(conn.sender))),
-                Err(mut err) => match err.take_message() {
-                    // The server closed the idle connection before the request went out: nothing was sent, so the
-                    // request is safe to send again on another connection.
-                    Some(unsent) => req = unsent,
-                    None => return Err(SendError::Http(err.into_error())),
-                },
+        req: Request<RequestBody>,
+    ) -> Result<Response<H1Body>, SendError> {
+        let (mut parts, mut body) = req.into_parts();
+        fill_host(&mut parts);
+        let exact = http_body::Body::size_hint(&body).exact();
+        let (head, framing) = h1::encode_head(&parts, exact, http_body::Body::is_end_stream(&body));
+        loop {
+            let mut conn = match self.checkout() {
+                Some(conn) => conn,
+                // Boxed: connecting is the rare path, and its state inline would be carried by every request's
+                // future.
+                None => Box::pin(connect(connector, parts.uri.clone())).await?,
+            };
+            match conn.exchange(&head, &mut body, framing, &parts.method).await {
+                Ok((head, upload)) => {
+                    let reusable = head.keep_alive && upload == Upload::Complete;
+                    let home = reusable.then(|| Arc::clone(self));
+                    let body = H1Body::new(conn, head.framing, home);
+                    return Ok(Response::from_parts(head.parts, body));
+                }
+                // The server closed the idle connection just as the request went out; it never saw the request,
+                // which had no body to lose, so it goes out again on another connection.
+                Err(failure) if failure.resend && framing == BodyFraming::None => {
+                    tracing::debug!(
+                        "kept-alive upstream connection was closed under the request; sending again: {}",
+                        failure.error
+                    );
+                }
+                Err(failure) => return Err(SendError::Exchange(failure.error)),
             }
         }
-        // Boxed: connecting is the rare path, and its state inline would be carried by every request's future.
-        let mut sender = Box::pin(connect(connector, target)).await?;
-        match sender.try_send_request(req).await {
-            Ok(response) => Ok((response, self.lease(sender))),
-            Err(err) => Err(SendError::Http(err.into_error())),
-        }
-    }
-
-    fn lease(self: &Arc<Self>, sender: http1::SendRequest<RequestBody>) -> Lease {
-        Lease {
-            sender,
-            home: Arc::clone(self),
-        }
     }
 }
 
-/// Opens a connection to the server `target` names and starts its task.
-async fn connect(connector: &UpstreamConnector, target: Uri) -> Result<http1::SendRequest<RequestBody>, SendError> {
+/// Opens a connection to the server `target` names.
+async fn connect(connector: &UpstreamConnector, target: Uri) -> Result<Conn, SendError> {
     let io = connector.clone().call(target).await.map_err(SendError::Connect)?;
-    let (sender, conn) = http1::Builder::new()
-        .handshake(io)
-        .await
-        .map_err(|err| SendError::Connect(Box::new(err)))?;
-    tokio::spawn(async move {
-        if let Err(err) = conn.with_upgrades().await {
-            tracing::debug!("upstream connection ended: {err}");
-        }
-    });
-    Ok(sender)
+    Ok(Conn::new(io))
 }
 
-/// Turns the request's absolute URI into the origin form an HTTP/1.1 request line carries (`/path?query`), setting
-/// `Host` from the authority when the client sent none; returns the absolute URI for the connector.
-fn origin_form(req: &mut Request<RequestBody>) -> Uri {
-    let absolute = req.uri().clone();
-    if !req.headers().contains_key(HOST)
-        && let Some(authority) = absolute.authority()
+/// Sets `Host` from the absolute URI's authority when the client sent none (the request line carries only the
+/// path and query).
+fn fill_host(parts: &mut http::request::Parts) {
+    if !parts.headers.contains_key(HOST)
+        && let Some(authority) = parts.uri.authority()
         && let Ok(host) = HeaderValue::from_str(authority.as_str())
     {
-        req.headers_mut().insert(HOST, host);
+        parts.headers.insert(HOST, host);
     }
-    let origin = absolute
-        .path_and_query()
-        .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
-    *req.uri_mut() = origin;
-    absolute
 }
 
 #[cfg(test)]
@@ -199,6 +165,14 @@ mod tests {
 
     /// Like [`server`]; without `keep_alive` the server closes each connection after one response.
     async fn server_with(keep_alive: bool) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        server_with_body(keep_alive, "").await
+    }
+
+    /// Like [`server_with`], answering `body` when it is not empty.
+    async fn server_with_body(
+        keep_alive: bool,
+        body: &'static str,
+    ) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -208,7 +182,12 @@ mod tests {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tokio::spawn(async move {
                     let service = service_fn(move |_req| async move {
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(n.to_string()))))
+                        let text = if body.is_empty() {
+                            n.to_string()
+                        } else {
+                            body.to_owned()
+                        };
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(keep_alive)
@@ -230,15 +209,18 @@ mod tests {
         req
     }
 
+    /// Sends a GET and reads the whole response body (which returns the connection when it ends).
+    async fn fetch(pool: &Arc<KeepAlive>, addr: std::net::SocketAddr) -> Bytes {
+        let response = pool.send(&connector(), get(addr)).await.expect("response");
+        response.into_body().collect().await.expect("body").to_bytes()
+    }
+
     #[tokio::test]
-    async fn a_released_connection_serves_the_next_request() {
+    async fn a_finished_response_hands_its_connection_to_the_next_request() {
         let (addr, accepted) = server().await;
         let pool = KeepAlive::new(Duration::from_secs(60));
         for _ in 0..5 {
-            let (response, lease) = pool.send(&connector(), get(addr)).await.expect("response");
-            let body = response.into_body().collect().await.expect("body").to_bytes();
-            assert_eq!(body, "0");
-            lease.release();
+            assert_eq!(fetch(&pool, addr).await, "0");
         }
         assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 1);
         assert_eq!(pool.idle_count(), 1);
@@ -248,34 +230,32 @@ mod tests {
     async fn concurrent_requests_open_connections_that_all_stay() {
         let (addr, accepted) = server().await;
         let pool = KeepAlive::new(Duration::from_secs(60));
-        let mut leases = Vec::new();
+        let mut pending = Vec::new();
         for _ in 0..3 {
-            let (response, lease) = pool.send(&connector(), get(addr)).await.expect("response");
-            response.into_body().collect().await.expect("body");
-            leases.push(lease);
+            pending.push(pool.send(&connector(), get(addr)).await.expect("response"));
         }
-        for lease in leases {
-            lease.release();
+        assert_eq!(
+            pool.idle_count(),
+            0,
+            "a connection is lent until its body has been read"
+        );
+        for response in pending {
+            response.into_body().collect().await.expect("body");
         }
         assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 3);
         assert_eq!(pool.idle_count(), 3);
     }
 
     #[tokio::test]
-    async fn a_dropped_lease_is_not_reused_and_expired_ones_are_closed() {
-        let (addr, accepted) = server().await;
+    async fn an_unread_body_closes_its_connection_and_expired_ones_are_closed() {
+        let (addr, accepted) = server_with_body(true, "a longer body than one poll takes").await;
         let pool = KeepAlive::new(Duration::from_millis(50));
-        let (response, lease) = pool.send(&connector(), get(addr)).await.expect("response");
-        response.into_body().collect().await.expect("body");
-        drop(lease);
-        let (response, lease) = pool.send(&connector(), get(addr)).await.expect("response");
-        response.into_body().collect().await.expect("body");
-        lease.release();
+        let response = pool.send(&connector(), get(addr)).await.expect("response");
+        drop(response);
+        fetch(&pool, addr).await;
         assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 2);
         tokio::time::sleep(Duration::from_millis(80)).await;
-        let (response, lease) = pool.send(&connector(), get(addr)).await.expect("response");
-        response.into_body().collect().await.expect("body");
-        lease.release();
+        fetch(&pool, addr).await;
         assert_eq!(
             accepted.load(std::sync::atomic::Ordering::Relaxed),
             3,
@@ -289,23 +269,53 @@ mod tests {
         let (addr, accepted) = server_with(false).await;
         let pool = KeepAlive::new(Duration::from_secs(60));
         for i in 0..5 {
-            let (response, lease) = pool.send(&connector(), get(addr)).await.expect("response");
-            let body = response.into_body().collect().await.expect("body").to_bytes();
-            assert_eq!(body, i.to_string());
-            lease.release();
-            // Give the connection's task a moment to see the server's close; a request racing it is sent again.
-            tokio::task::yield_now().await;
+            assert_eq!(fetch(&pool, addr).await, i.to_string());
         }
         assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 5);
+        assert_eq!(pool.idle_count(), 0, "`connection: close` responses never go back");
+    }
+
+    /// A server that answers one request per connection and then closes it without saying so (no
+    /// `connection: close`): the closed connection sits on the idle stack until the next request finds it.
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_detected_or_the_request_sent_again() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let mut buf = [0_u8; 1024];
+                    let _ = stream.read(&mut buf).await;
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                });
+            }
+        });
+        let pool = KeepAlive::new(Duration::from_secs(60));
+        for round in 0..20 {
+            assert_eq!(fetch(&pool, addr).await, "ok", "round {round}");
+            if round % 2 == 0 {
+                // Half the time the close has arrived before the next request; half the time it races it.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 20);
     }
 
     #[test]
-    fn origin_form_keeps_path_and_query_and_fills_host() {
-        let mut req = Request::new(RequestBody::Empty);
+    fn host_comes_from_the_authority_when_missing() {
+        let mut req = Request::new(());
         *req.uri_mut() = "http://10.0.0.1:8080/a/b?c=d".parse().expect("uri");
-        let absolute = origin_form(&mut req);
-        assert_eq!(absolute.authority().map(|a| a.as_str()), Some("10.0.0.1:8080"));
-        assert_eq!(req.uri(), "/a/b?c=d");
-        assert_eq!(req.headers()[HOST], "10.0.0.1:8080");
+        let (mut parts, ()) = req.into_parts();
+        fill_host(&mut parts);
+        assert_eq!(parts.headers[HOST], "10.0.0.1:8080");
+        parts.headers.insert(HOST, HeaderValue::from_static("kept"));
+        fill_host(&mut parts);
+        assert_eq!(parts.headers[HOST], "kept");
     }
 }

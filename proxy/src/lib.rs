@@ -6,6 +6,7 @@ mod connector;
 mod edge;
 mod error;
 mod forward;
+mod h1;
 mod headers;
 mod health;
 mod host;
@@ -20,7 +21,7 @@ pub mod telemetry;
 pub mod tls;
 mod upgrade;
 
-pub use body::ProxyBody;
+pub use body::{BodyError, ProxyBody};
 pub use error::{ErrorSource, ProxyError};
 pub use forward::Proxy;
 pub use health::supervise as supervise_health;

@@ -17,9 +17,9 @@ use prometheus::IntGauge;
 use sluice_config::{HealthCheck, OutlierDetection, ServerAddr, Timeouts, Upstream};
 use tokio::time::Instant;
 
-use crate::body::RequestBody;
+use crate::body::{RequestBody, UpstreamBody};
 use crate::connector::UpstreamConnector;
-use crate::keepalive::{KeepAlive, Lease, SendError};
+use crate::keepalive::{KeepAlive, SendError};
 use crate::telemetry::Telemetry;
 
 /// The client type shared by every request to one upstream group.
@@ -31,7 +31,7 @@ pub(crate) enum UpstreamFailure {
     /// No connection could be opened.
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// An HTTP/1.1 connection failed mid-exchange.
-    Http(hyper::Error),
+    Exchange(crate::h1::H1Error),
     /// The HTTP/2 client failed (its error says whether connecting did).
     Pooled(hyper_util::client::legacy::Error),
 }
@@ -146,22 +146,22 @@ impl Pool {
     }
 
     /// Sends `req` (absolute URI) to server `index`: HTTP/1.1 on one of the server's keep-alive connections, HTTP/2
-    /// on the pool's multiplexed client. The lease, for HTTP/1.1, goes back when the response body ends.
+    /// on the pool's multiplexed client. An HTTP/1.1 connection goes back when the response body ends.
     pub(crate) async fn send(
         &self,
         index: usize,
         req: http::Request<RequestBody>,
-    ) -> Result<(http::Response<hyper::body::Incoming>, Option<Lease>), UpstreamFailure> {
+    ) -> Result<http::Response<UpstreamBody>, UpstreamFailure> {
         if self.h2 {
             return match self.client.request(req).await {
-                Ok(response) => Ok((response, None)),
+                Ok(response) => Ok(response.map(UpstreamBody::H2)),
                 Err(err) => Err(UpstreamFailure::Pooled(err)),
             };
         }
         match self.servers[index].keepalive.send(&self.connector, req).await {
-            Ok((response, lease)) => Ok((response, Some(lease))),
+            Ok(response) => Ok(response.map(UpstreamBody::H1)),
             Err(SendError::Connect(err)) => Err(UpstreamFailure::Connect(err)),
-            Err(SendError::Http(err)) => Err(UpstreamFailure::Http(err)),
+            Err(SendError::Exchange(err)) => Err(UpstreamFailure::Exchange(err)),
         }
     }
 

@@ -13,6 +13,9 @@ use hyper_util::rt::TokioIo;
 use prometheus::IntGauge;
 use tokio::sync::watch;
 
+use crate::body::UpstreamBody;
+use crate::edge::proxy_protocol::Rewind;
+
 /// A client's request to switch protocols, taken off the request before it is forwarded.
 #[derive(Debug)]
 pub(crate) struct UpgradeRequest {
@@ -79,11 +82,20 @@ impl Tunnels {
         let _ = open.wait_for(|n| *n == 0).await;
     }
 
-    /// The upstream answered 101: keep its `Upgrade`, and once both sides hand over their connections, copy bytes
-    /// both ways until either closes.
-    pub(crate) fn open<B>(&self, request: UpgradeRequest, upstream: &mut Response<B>, label: Arc<str>) {
+    /// The upstream answered 101: keep its `Upgrade`, and once the client's side has been handed over too, copy
+    /// bytes both ways until either closes. Returns the response to send the client, its body empty.
+    pub(crate) fn open(
+        &self,
+        request: UpgradeRequest,
+        mut upstream: Response<UpstreamBody>,
+        label: Arc<str>,
+    ) -> Response<UpstreamBody> {
         debug_assert_eq!(upstream.status(), StatusCode::SWITCHING_PROTOCOLS);
-        let upstream_upgrade = hyper::upgrade::on(&mut *upstream);
+        let conn = match upstream.body_mut() {
+            UpstreamBody::H1(body) => body.take_conn(),
+            // Refused before sending: HTTP/2 upstreams get no upgrades.
+            UpstreamBody::H2(_) => None,
+        };
         let headers = upstream.headers_mut();
         if !headers.contains_key(UPGRADE) {
             headers.insert(UPGRADE, request.protocol.clone());
@@ -92,14 +104,21 @@ impl Tunnels {
         let guard = TunnelGuard::new(self);
         tokio::spawn(async move {
             let _guard = guard;
-            let (client, upstream) = match tokio::try_join!(request.on_upgrade, upstream_upgrade) {
-                Ok(both) => both,
+            let Some(conn) = conn else {
+                tracing::info!(upstream = &*label, "upgrade did not complete: no upstream connection");
+                return;
+            };
+            let client = match request.on_upgrade.await {
+                Ok(client) => client,
                 Err(err) => {
                     tracing::info!(upstream = &*label, "upgrade did not complete: {err}");
                     return;
                 }
             };
-            let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+            // Whatever the server sent right behind its 101 was read with the head; it goes first.
+            let (io, early) = conn.into_parts();
+            let mut upstream = Rewind::new(early.to_vec(), io);
+            let mut client = TokioIo::new(client);
             match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
                 Ok((sent, received)) => {
                     tracing::debug!(upstream = &*label, sent, received, "upgraded connection closed");
@@ -107,6 +126,7 @@ impl Tunnels {
                 Err(err) => tracing::debug!(upstream = &*label, "upgraded connection ended: {err}"),
             }
         });
+        upstream
     }
 }
 

@@ -1,0 +1,926 @@
+//! Decoding of upstream HTTP/1.x responses: the response head with its body framing, and chunked bodies.
+//!
+//! Header values and body data are slices of the read buffer, never copies: a proxy passes them on unchanged.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::{HeaderMap, Method, Response, StatusCode, Version};
+
+/// The largest response head accepted (status line + headers); more is a protocol error.
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+/// At most this many header fields in a response head or a trailer section.
+pub(crate) const MAX_HEADERS: usize = 128;
+/// The longest chunk-size line: extensions are ignored, so only a misbehaving upstream needs more.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// How the body of a response is delimited (RFC 9112 section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body, whatever the headers say.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding, decoded by [`Chunked`].
+    Chunked,
+    /// Everything until the upstream closes the connection.
+    UntilClose,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub(crate) struct Head {
+    /// Status, version (HTTP/1.0 or HTTP/1.1) and every header field as received, hop-by-hop ones included.
+    pub(crate) parts: http::response::Parts,
+    /// How the body that follows is delimited.
+    pub(crate) framing: Framing,
+    /// The connection can carry another request after this response's body (persistence, RFC 9112 section 9.3).
+    pub(crate) keep_alive: bool,
+}
+
+/// Why a response could not be decoded (reasons are shown to operators in logs and 502 bodies).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    /// The status line or a header field line is malformed.
+    #[error("invalid response head: {0}")]
+    InvalidHead(httparse::Error),
+    /// The status code is outside 100..=999.
+    #[error("invalid response status code {0:03}")]
+    InvalidStatus(u16),
+    /// The response head exceeds [`MAX_HEAD`].
+    #[error("response head larger than {MAX_HEAD} bytes")]
+    HeadTooLarge,
+    /// The response head has more than [`MAX_HEADERS`] fields.
+    #[error("more than {MAX_HEADERS} header fields in response head")]
+    TooManyHeaders,
+    /// A header field name or value that `http` refuses.
+    #[error("invalid header field {name:?}")]
+    InvalidHeader {
+        /// The field's name, lossily decoded.
+        name: String,
+    },
+    /// A `Content-Length` that is not one non-negative decimal number, or several different ones.
+    #[error("invalid or conflicting Content-Length")]
+    InvalidContentLength,
+    /// A chunk-size line that is not hex digits, optional extensions and CRLF.
+    #[error("invalid chunk size line")]
+    InvalidChunkSize,
+    /// A chunk-size line longer than `MAX_CHUNK_LINE`.
+    #[error("chunk size line longer than {MAX_CHUNK_LINE} bytes")]
+    ChunkLineTooLong,
+    /// Chunk data not followed by CRLF.
+    #[error("chunk data not followed by CRLF")]
+    InvalidChunk,
+    /// A malformed trailer section (or one with more than [`MAX_HEADERS`] fields).
+    #[error("invalid chunked trailer section: {0}")]
+    InvalidTrailers(httparse::Error),
+    /// A trailer section larger than [`MAX_HEAD`].
+    #[error("chunked trailer section larger than {MAX_HEAD} bytes")]
+    TrailersTooLarge,
+}
+
+/// Parses one response head from the front of `buf`. `Ok(None)`: incomplete, read more (buf untouched).
+/// On success the head's bytes are removed from `buf` (the body, if any, starts at buf[0]).
+pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, DecodeError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let len =
+        match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut fields) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(DecodeError::HeadTooLarge),
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => return Err(DecodeError::TooManyHeaders),
+            Err(e) => return Err(DecodeError::InvalidHead(e)),
+        };
+    // A head that arrived in one read is held to the same bound as one that trickled in.
+    if len > MAX_HEAD {
+        return Err(DecodeError::HeadTooLarge);
+    }
+    let version = match response.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(DecodeError::InvalidHead(httparse::Error::Version)),
+    };
+    let code = response.code.unwrap_or_default();
+    let status = StatusCode::from_u16(code).map_err(|_| DecodeError::InvalidStatus(code))?;
+    // The fields borrow `buf`, which must be split before they can become `Bytes`: keep positions only.
+    let spans = record_spans(response.headers, buf);
+
+    let block = buf.split_to(len).freeze();
+    let headers = field_map(&block, &spans)?;
+    let (framing, keep_alive) = delimit(method, status, version, &headers)?;
+    let (mut parts, ()) = Response::new(()).into_parts();
+    parts.status = status;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(Some(Head {
+        parts,
+        framing,
+        keep_alive,
+    }))
+}
+
+/// Framing and persistence of a response, from RFC 9112 sections 6.3 and 9.3.
+fn delimit(
+    method: &Method,
+    status: StatusCode,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<(Framing, bool), DecodeError> {
+    let chunked_last = headers.contains_key(TRANSFER_ENCODING).then(|| {
+        tokens(headers, &TRANSFER_ENCODING)
+            .last()
+            .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"))
+    });
+    // A successful CONNECT turns the connection into a tunnel, like a 101.
+    let tunnel = status == StatusCode::SWITCHING_PROTOCOLS || (method == Method::CONNECT && status.is_success());
+    let framing = if method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || tunnel
+    {
+        Framing::Empty
+    } else if let Some(chunked_last) = chunked_last {
+        if chunked_last {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        }
+    } else if headers.contains_key(CONTENT_LENGTH) {
+        Framing::Length(content_length(headers)?)
+    } else {
+        Framing::UntilClose
+    };
+
+    let close = tokens(headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case(b"close"));
+    let persistent = !close
+        && (version == Version::HTTP_11 || tokens(headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case(b"keep-alive")));
+    // RFC 9112 section 6.1: Transfer-Encoding next to Content-Length, or in HTTP/1.0, means framing cannot be
+    // trusted (smuggling), so nothing after this response may be read from the connection.
+    let faulty = chunked_last.is_some() && (headers.contains_key(CONTENT_LENGTH) || version == Version::HTTP_10);
+    let keep_alive = persistent && !faulty && !tunnel && framing != Framing::UntilClose;
+    Ok((framing, keep_alive))
+}
+
+/// The elements of a comma-separated list header across all its field lines, trimmed; empty elements are
+/// skipped (RFC 9110 section 5.6.1).
+fn tokens<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+/// The single length all `Content-Length` values agree on (RFC 9110 section 8.6 allows repeats of one value).
+fn content_length(headers: &HeaderMap) -> Result<u64, DecodeError> {
+    let mut length = None;
+    let elements = headers
+        .get_all(CONTENT_LENGTH)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii);
+    for element in elements {
+        let n = parse_number(element, 10).ok_or(DecodeError::InvalidContentLength)?;
+        if length.is_some_and(|length| length != n) {
+            return Err(DecodeError::InvalidContentLength);
+        }
+        length = Some(n);
+    }
+    length.ok_or(DecodeError::InvalidContentLength)
+}
+
+/// Digits only, at least one: `str::parse` would also take a sign, which no length or chunk size has.
+fn parse_number(digits: &[u8], radix: u32) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0_u64, |n, &b| {
+        let digit = char::from(b).to_digit(radix)?;
+        n.checked_mul(u64::from(radix))?.checked_add(u64::from(digit))
+    })
+}
+
+/// Where one field line's name and value lie in the buffer it was parsed from.
+#[derive(Clone, Copy)]
+struct FieldSpan {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+/// Records where each parsed field lies in `base`. A vector sized to the fields, not an array sized to the
+/// limit: zeroing 128 spans per response cost more than the whole parse.
+fn record_spans(fields: &[httparse::Header<'_>], base: &[u8]) -> Vec<FieldSpan> {
+    let offsets = |part: &[u8]| {
+        if part.is_empty() {
+            return (0, 0);
+        }
+        // A part outside `base` (impossible with httparse) wraps to a range `field_map` rejects.
+        let start = part.as_ptr().addr().wrapping_sub(base.as_ptr().addr());
+        (start, start.wrapping_add(part.len()))
+    };
+    fields
+        .iter()
+        .map(|field| FieldSpan {
+            name: offsets(field.name.as_bytes()),
+            value: offsets(field.value),
+        })
+        .collect()
+}
+
+/// Builds the header map of a head or trailer section; values share `block`'s memory.
+fn field_map(block: &Bytes, spans: &[FieldSpan]) -> Result<HeaderMap, DecodeError> {
+    let mut map = HeaderMap::with_capacity(spans.len());
+    for span in spans {
+        let name = block.get(span.name.0..span.name.1).unwrap_or_default();
+        let invalid = || DecodeError::InvalidHeader {
+            name: String::from_utf8_lossy(name).into_owned(),
+        };
+        let value = block
+            .get(span.value.0..span.value.1)
+            .map(|value| block.slice_ref(value))
+            .ok_or_else(invalid)?;
+        let name = HeaderName::from_bytes(name).map_err(|_| invalid())?;
+        let value = HeaderValue::from_maybe_shared(value).map_err(|_| invalid())?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Incremental chunked-body decoder (RFC 9112 section 7.1).
+#[derive(Debug)]
+pub(crate) struct Chunked {
+    state: State,
+}
+
+/// Where in the chunked body the decoder is.
+#[derive(Debug, Clone, Copy)]
+enum State {
+    /// Reading a chunk-size line, of which `scanned` bytes are known to hold no LF.
+    Size { scanned: usize },
+    /// Inside a chunk's data, with this many bytes to go.
+    Data(u64),
+    /// Expecting the CRLF that ends a chunk's data.
+    DataEnd,
+    /// After the last chunk: reading the trailer section.
+    Trailers,
+    /// The body is complete.
+    End,
+}
+
+/// One step of a chunked body.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Decoded {
+    /// Some body bytes, never empty.
+    Data(Bytes),
+    /// The trailer section, when it has at least one field.
+    Trailers(HeaderMap),
+    /// The body is complete.
+    End,
+}
+
+impl Chunked {
+    /// A decoder at the start of a chunked body.
+    pub(crate) fn new() -> Self {
+        Chunked {
+            state: State::Size { scanned: 0 },
+        }
+    }
+
+    /// Decodes what it can from the front of `buf`, consuming those bytes. `Ok(None)`: need more bytes.
+    /// Never returns an empty `Data`.
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Decoded>, DecodeError> {
+        loop {
+            match self.state {
+                State::Size { scanned } => {
+                    let Some(size) = chunk_size(buf, scanned)? else {
+                        self.state = State::Size {
+                            scanned: buf.len().min(MAX_CHUNK_LINE),
+                        };
+                        return Ok(None);
+                    };
+                    self.state = if size == 0 { State::Trailers } else { State::Data(size) };
+                }
+                State::Data(remaining) => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    // Streamed: hand out whatever part of the chunk is here rather than wait for all of it.
+                    let available = u64::try_from(buf.len()).unwrap_or(u64::MAX);
+                    let take = remaining.min(available);
+                    let left = remaining - take;
+                    let data = buf.split_to(usize::try_from(take).unwrap_or(buf.len())).freeze();
+                    self.state = if left == 0 { State::DataEnd } else { State::Data(left) };
+                    return Ok(Some(Decoded::Data(data)));
+                }
+                State::DataEnd => match buf.get(..2) {
+                    Some(b"\r\n") => {
+                        buf.advance(2);
+                        self.state = State::Size { scanned: 0 };
+                    }
+                    None if buf.first().is_none_or(|&b| b == b'\r') => return Ok(None),
+                    _ => return Err(DecodeError::InvalidChunk),
+                },
+                State::Trailers => {
+                    let Some(trailers) = trailer_section(buf)? else {
+                        return Ok(None);
+                    };
+                    self.state = State::End;
+                    if !trailers.is_empty() {
+                        return Ok(Some(Decoded::Trailers(trailers)));
+                    }
+                }
+                State::End => return Ok(Some(Decoded::End)),
+            }
+        }
+    }
+}
+
+/// Consumes a chunk-size line and returns the size; the first `scanned` bytes are known to hold no LF.
+fn chunk_size(buf: &mut BytesMut, scanned: usize) -> Result<Option<u64>, DecodeError> {
+    let Some(lf) = buf
+        .iter()
+        .take(MAX_CHUNK_LINE)
+        .skip(scanned)
+        .position(|&b| b == b'\n')
+        .map(|lf| lf + scanned)
+    else {
+        return if buf.len() >= MAX_CHUNK_LINE {
+            Err(DecodeError::ChunkLineTooLong)
+        } else {
+            Ok(None)
+        };
+    };
+    let line = buf.get(..lf).and_then(|line| line.strip_suffix(b"\r"));
+    let size = line.and_then(parse_size_line).ok_or(DecodeError::InvalidChunkSize)?;
+    buf.advance(lf + 1);
+    Ok(Some(size))
+}
+
+/// Parses `chunk-size [ chunk-ext ]` (without CRLF); extensions are ignored.
+fn parse_size_line(line: &[u8]) -> Option<u64> {
+    // Parsers disagree on where a line with a bare CR or other control byte ends: refusing it avoids smuggling.
+    if line.iter().any(|&b| b.is_ascii_control() && b != b'\t') {
+        return None;
+    }
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let (hex, rest) = line.split_at_checked(digits)?;
+    let size = parse_number(hex, 16)?;
+    let rest = rest.trim_ascii_start();
+    (rest.is_empty() || rest.starts_with(b";")).then_some(size)
+}
+
+/// Consumes the trailer section; `Ok(None)`: incomplete. An empty map means there were no trailer fields.
+fn trailer_section(buf: &mut BytesMut) -> Result<Option<HeaderMap>, DecodeError> {
+    // Nearly every chunked body ends without trailers: skip the field parser and its buffers then.
+    if buf.starts_with(b"\r\n") {
+        buf.advance(2);
+        return Ok(Some(HeaderMap::new()));
+    }
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let (len, spans) = match httparse::parse_headers(buf, &mut fields) {
+        Ok(httparse::Status::Complete((len, parsed))) => (len, record_spans(parsed, buf)),
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(DecodeError::TrailersTooLarge),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(DecodeError::InvalidTrailers(e)),
+    };
+    if len > MAX_HEAD {
+        return Err(DecodeError::TrailersTooLarge);
+    }
+    let block = buf.split_to(len).freeze();
+    field_map(&block, &spans).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+
+    fn head(raw: &str) -> Result<Option<Head>, DecodeError> {
+        parse_head(&mut BytesMut::from(raw), &Method::GET)
+    }
+
+    fn complete(raw: &str, method: &Method) -> Head {
+        parse_head(&mut BytesMut::from(raw), method).unwrap().unwrap()
+    }
+
+    fn framing(raw: &str) -> (Framing, bool) {
+        let head = complete(raw, &Method::GET);
+        (head.framing, head.keep_alive)
+    }
+
+    #[test]
+    fn head_request_has_no_body() {
+        let head = complete("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", &Method::HEAD);
+        assert_eq!((head.framing, head.keep_alive), (Framing::Empty, true));
+        let head = complete("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", &Method::HEAD);
+        assert_eq!(head.framing, Framing::Empty);
+    }
+
+    #[test]
+    fn no_content_and_not_modified_have_no_body() {
+        assert_eq!(framing("HTTP/1.1 204 No Content\r\n\r\n"), (Framing::Empty, true));
+        assert_eq!(
+            framing("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"),
+            (Framing::Empty, true)
+        );
+    }
+
+    #[test]
+    fn informational_has_no_body() {
+        assert_eq!(framing("HTTP/1.1 100 Continue\r\n\r\n"), (Framing::Empty, true));
+        assert_eq!(
+            framing("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"),
+            (Framing::Empty, true)
+        );
+    }
+
+    #[test]
+    fn tunnels_end_persistence() {
+        let raw = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n";
+        assert_eq!(framing(raw), (Framing::Empty, false));
+        let head = complete("HTTP/1.1 200 OK\r\n\r\n", &Method::CONNECT);
+        assert_eq!((head.framing, head.keep_alive), (Framing::Empty, false));
+    }
+
+    #[test]
+    fn transfer_encoding_chunked() {
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            (Framing::Chunked, true)
+        );
+        let raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: , CHUNKED \r\n\r\n";
+        assert_eq!(framing(raw), (Framing::Chunked, true));
+    }
+
+    #[test]
+    fn transfer_encoding_not_ending_in_chunked_reads_until_close() {
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            (Framing::UntilClose, false)
+        );
+        let raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(framing(raw), (Framing::UntilClose, false));
+    }
+
+    #[test]
+    fn transfer_encoding_with_content_length_closes() {
+        let raw = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(framing(raw), (Framing::Chunked, false));
+    }
+
+    #[test]
+    fn transfer_encoding_in_http10_closes() {
+        let raw = "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(framing(raw), (Framing::Chunked, false));
+    }
+
+    #[test]
+    fn content_length() {
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+            (Framing::Length(5), true)
+        );
+        assert_eq!(
+            framing("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            (Framing::Length(0), true)
+        );
+        let max = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", u64::MAX);
+        assert_eq!(framing(&max), (Framing::Length(u64::MAX), true));
+    }
+
+    #[test]
+    fn repeated_equal_content_lengths_are_one() {
+        let raw = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5, 5\r\n\r\n";
+        let head = complete(raw, &Method::GET);
+        assert_eq!(head.framing, Framing::Length(5));
+        assert_eq!(head.parts.headers.get_all(CONTENT_LENGTH).iter().count(), 2);
+    }
+
+    #[test]
+    fn bad_content_lengths_are_errors() {
+        let values = [
+            "5\r\nContent-Length: 6",
+            "5, 6",
+            "+5",
+            "-1",
+            "18446744073709551616",
+            "0x5",
+            "5 5",
+            "5,",
+            "",
+        ];
+        for value in values {
+            let raw = format!("HTTP/1.1 200 OK\r\nContent-Length: {value}\r\n\r\n");
+            assert!(
+                matches!(head(&raw), Err(DecodeError::InvalidContentLength)),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_framing_reads_until_close() {
+        assert_eq!(framing("HTTP/1.1 200 OK\r\n\r\n"), (Framing::UntilClose, false));
+        assert_eq!(
+            framing("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"),
+            (Framing::UntilClose, false)
+        );
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        let cases = [
+            ("HTTP/1.1", "", true),
+            ("HTTP/1.1", "Connection: close\r\n", false),
+            ("HTTP/1.1", "Connection: Keep-Alive, Upgrade\r\n", true),
+            ("HTTP/1.1", "Connection: upgrade\r\nConnection: x, CLOSE\r\n", false),
+            ("HTTP/1.0", "", false),
+            ("HTTP/1.0", "Connection: keep-alive\r\n", true),
+            ("HTTP/1.0", "Connection: Upgrade,KEEP-ALIVE\r\n", true),
+            ("HTTP/1.0", "Connection: keep-alive, close\r\n", false),
+        ];
+        for (version, connection, keep_alive) in cases {
+            let raw = format!("{version} 200 OK\r\n{connection}Content-Length: 0\r\n\r\n");
+            assert_eq!(
+                framing(&raw),
+                (Framing::Length(0), keep_alive),
+                "{version} {connection:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_version_and_headers() {
+        let head = complete("HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n", &Method::GET);
+        assert_eq!(head.parts.status, StatusCode::NOT_FOUND);
+        assert_eq!(head.parts.version, Version::HTTP_10);
+        let head = complete("HTTP/1.1 599\r\nContent-Length: 0\r\n\r\n", &Method::GET);
+        assert_eq!(head.parts.status.as_u16(), 599);
+        assert_eq!(head.parts.version, Version::HTTP_11);
+    }
+
+    #[test]
+    fn invalid_heads() {
+        assert!(matches!(
+            head("HTTP/2.0 200 OK\r\n\r\n"),
+            Err(DecodeError::InvalidHead(_))
+        ));
+        assert!(matches!(
+            head("HTTP/1.1 2x0 OK\r\n\r\n"),
+            Err(DecodeError::InvalidHead(_))
+        ));
+        assert!(matches!(
+            head("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n"),
+            Err(DecodeError::InvalidHead(_))
+        ));
+        assert!(matches!(head("<html>\r\n\r\n"), Err(DecodeError::InvalidHead(_))));
+        assert!(matches!(
+            head("HTTP/1.1 099 Low\r\n\r\n"),
+            Err(DecodeError::InvalidStatus(99))
+        ));
+        let message = head("HTTP/1.1 099 Low\r\n\r\n").unwrap_err().to_string();
+        assert_eq!(message, "invalid response status code 099");
+    }
+
+    #[test]
+    fn partial_head_is_not_consumed() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\n";
+        for end in 0..raw.len() {
+            let mut buf = BytesMut::from(&raw[..end]);
+            assert!(parse_head(&mut buf, &Method::GET).unwrap().is_none(), "{end}");
+            assert_eq!(&buf[..], &raw[..end]);
+        }
+    }
+
+    #[test]
+    fn head_too_large() {
+        let mut partial = BytesMut::from("HTTP/1.1 200 OK\r\nX-Big: ");
+        partial.resize(MAX_HEAD + 1, b'a');
+        assert!(matches!(
+            parse_head(&mut partial, &Method::GET),
+            Err(DecodeError::HeadTooLarge)
+        ));
+
+        let mut whole = BytesMut::from("HTTP/1.1 200 OK\r\nX-Big: ");
+        whole.resize(MAX_HEAD, b'a');
+        whole.extend_from_slice(b"\r\n\r\n");
+        assert!(matches!(
+            parse_head(&mut whole, &Method::GET),
+            Err(DecodeError::HeadTooLarge)
+        ));
+    }
+
+    fn many_fields(n: usize) -> String {
+        let mut fields = String::new();
+        for i in 0..n {
+            write!(fields, "X-{i}: {i}\r\n").unwrap();
+        }
+        fields
+    }
+
+    #[test]
+    fn too_many_headers() {
+        let raw = format!("HTTP/1.1 200 OK\r\n{}\r\n", many_fields(MAX_HEADERS));
+        assert_eq!(complete(&raw, &Method::GET).parts.headers.len(), MAX_HEADERS);
+        let raw = format!("HTTP/1.1 200 OK\r\n{}\r\n", many_fields(MAX_HEADERS + 1));
+        assert!(matches!(head(&raw), Err(DecodeError::TooManyHeaders)));
+    }
+
+    #[test]
+    fn body_bytes_stay_in_buffer() {
+        let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        let head = parse_head(&mut buf, &Method::GET).unwrap().unwrap();
+        assert_eq!(head.framing, Framing::Length(5));
+        assert_eq!(&buf[..], b"hello");
+    }
+
+    #[test]
+    fn header_values_are_zero_copy_and_kept_in_order() {
+        let raw = "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Empty:\r\nset-cookie: b=2\r\nX-Obs: caf\u{e9}\r\n\r\n";
+        let mut buf = BytesMut::from(raw);
+        let range = buf.as_ptr_range();
+        let head = parse_head(&mut buf, &Method::GET).unwrap().unwrap();
+        let headers = &head.parts.headers;
+        assert_eq!(headers.len(), 4);
+        let cookies: Vec<_> = headers
+            .get_all("set-cookie")
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        assert_eq!(cookies, [b"a=1".as_slice(), b"b=2"]);
+        assert_eq!(headers["x-empty"], "");
+        assert_eq!(headers["x-obs"].as_bytes(), "caf\u{e9}".as_bytes());
+        for value in headers.values().filter(|v| !v.is_empty()) {
+            assert!(range.contains(&value.as_bytes().as_ptr()), "{value:?} was copied");
+        }
+    }
+
+    /// What a chunked body decoded to.
+    #[derive(Debug, PartialEq)]
+    struct Body {
+        data: Vec<u8>,
+        trailers: Option<HeaderMap>,
+        rest: Vec<u8>,
+    }
+
+    /// Feeds `pieces` in turn, decoding all it can after each, until `End`.
+    fn decode_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<Body, DecodeError> {
+        let mut decoder = Chunked::new();
+        let mut buf = BytesMut::new();
+        let mut body = Body {
+            data: Vec::new(),
+            trailers: None,
+            rest: Vec::new(),
+        };
+        let mut ended = false;
+        for piece in pieces {
+            buf.extend_from_slice(piece);
+            while !ended && let Some(step) = decoder.decode(&mut buf)? {
+                match step {
+                    Decoded::Data(data) => {
+                        assert!(!data.is_empty());
+                        body.data.extend_from_slice(&data);
+                    }
+                    Decoded::Trailers(trailers) => {
+                        assert!(body.trailers.replace(trailers).is_none());
+                        assert_eq!(decoder.decode(&mut buf)?, Some(Decoded::End));
+                        ended = true;
+                    }
+                    Decoded::End => ended = true,
+                }
+            }
+        }
+        assert!(ended, "body did not end");
+        let before = buf.len();
+        assert_eq!(decoder.decode(&mut buf)?, Some(Decoded::End));
+        assert_eq!(buf.len(), before);
+        body.rest = buf.to_vec();
+        Ok(body)
+    }
+
+    fn decode_whole(raw: &[u8]) -> Result<Body, DecodeError> {
+        decode_pieces([raw])
+    }
+
+    fn body(data: &str) -> Body {
+        Body {
+            data: data.into(),
+            trailers: None,
+            rest: Vec::new(),
+        }
+    }
+
+    const WITH_TRAILERS: &[u8] =
+        b"5\r\nhello\r\n1;a=b\r\n \r\nB\r\nworld, and \r\n0\r\nX-Sum: abc\r\nx-sum: def\r\nETag: \"1\"\r\n\r\nHTTP/1.1";
+
+    fn with_trailers() -> Body {
+        let mut trailers = HeaderMap::new();
+        trailers.append("x-sum", HeaderValue::from_static("abc"));
+        trailers.append("x-sum", HeaderValue::from_static("def"));
+        trailers.append("etag", HeaderValue::from_static("\"1\""));
+        Body {
+            data: b"hello world, and ".to_vec(),
+            trailers: Some(trailers),
+            rest: b"HTTP/1.1".to_vec(),
+        }
+    }
+
+    #[test]
+    fn chunked_simple() {
+        let mut decoder = Chunked::new();
+        let mut buf = BytesMut::from("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+        assert_eq!(
+            decoder.decode(&mut buf).unwrap(),
+            Some(Decoded::Data(Bytes::from("hello")))
+        );
+        assert_eq!(
+            decoder.decode(&mut buf).unwrap(),
+            Some(Decoded::Data(Bytes::from(" world")))
+        );
+        assert_eq!(decoder.decode(&mut buf).unwrap(), Some(Decoded::End));
+        assert_eq!(decoder.decode(&mut buf).unwrap(), Some(Decoded::End));
+        assert!(buf.is_empty());
+        assert_eq!(decode_whole(b"0\r\n\r\n").unwrap(), body(""));
+    }
+
+    #[test]
+    fn chunked_extensions_are_ignored() {
+        let raw = b"5;name=value\r\nhello\r\n1 ; a ; b=\"c;d\"\r\n!\r\n0;last\r\n\r\n";
+        assert_eq!(decode_whole(raw).unwrap(), body("hello!"));
+    }
+
+    #[test]
+    fn chunked_hex_sizes() {
+        assert_eq!(
+            decode_whole(b"A\r\n0123456789\r\n0\r\n\r\n").unwrap(),
+            body("0123456789")
+        );
+        assert_eq!(
+            decode_whole(b"a\r\n0123456789\r\n0000\r\n\r\n").unwrap(),
+            body("0123456789")
+        );
+        assert_eq!(decode_whole(b"0001\r\nx\r\n0\r\n\r\n").unwrap(), body("x"));
+    }
+
+    #[test]
+    fn chunked_trailers() {
+        assert_eq!(decode_whole(WITH_TRAILERS).unwrap(), with_trailers());
+    }
+
+    #[test]
+    fn trailer_values_are_zero_copy() {
+        let mut buf = BytesMut::from("0\r\nX-Sum: abc\r\n\r\n");
+        let range = buf.as_ptr_range();
+        let Some(Decoded::Trailers(trailers)) = Chunked::new().decode(&mut buf).unwrap() else {
+            panic!("no trailers");
+        };
+        assert!(range.contains(&trailers["x-sum"].as_bytes().as_ptr()));
+    }
+
+    #[test]
+    fn chunked_split_at_every_boundary() {
+        for at in 0..=WITH_TRAILERS.len() {
+            let (a, b) = WITH_TRAILERS.split_at(at);
+            assert_eq!(decode_pieces([a, b]).unwrap(), with_trailers(), "split at {at}");
+        }
+    }
+
+    #[test]
+    fn chunked_byte_at_a_time() {
+        assert_eq!(decode_pieces(WITH_TRAILERS.chunks(1)).unwrap(), with_trailers());
+    }
+
+    #[test]
+    fn chunked_random_splits() {
+        // xorshift: deterministic, so a failure reproduces.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % u64::try_from(bound).unwrap()).unwrap()
+        };
+        for _ in 0..500 {
+            let mut pieces = Vec::new();
+            let mut rest = WITH_TRAILERS;
+            while !rest.is_empty() {
+                let (piece, tail) = rest.split_at(next(rest.len()) + 1);
+                pieces.push(piece);
+                rest = tail;
+            }
+            assert_eq!(decode_pieces(pieces).unwrap(), with_trailers());
+        }
+    }
+
+    #[test]
+    fn large_chunk_is_streamed() {
+        let size = 100_000;
+        let mut decoder = Chunked::new();
+        let mut buf = BytesMut::from(format!("{size:x}\r\n").as_str());
+        assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+        let mut received = 0;
+        while received < size {
+            let piece = (size - received).min(4096);
+            buf.extend_from_slice(&vec![b'z'; piece]);
+            let Some(Decoded::Data(data)) = decoder.decode(&mut buf).unwrap() else {
+                panic!("no data after {received} bytes");
+            };
+            assert_eq!(data.len(), piece);
+            assert!(buf.is_empty());
+            received += piece;
+        }
+        assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"\r\n0\r\n\r\n");
+        assert_eq!(decoder.decode(&mut buf).unwrap(), Some(Decoded::End));
+    }
+
+    #[test]
+    fn invalid_chunk_sizes() {
+        let lines: [&[u8]; 10] = [
+            b"\r\n",
+            b"x\r\n",
+            b"5x\r\n",
+            b"-5\r\n",
+            b"+5\r\n",
+            b"0x5\r\n",
+            b"5\n",
+            b"5\r\r\n",
+            b"5;a\rb\r\n",
+            b"10000000000000000\r\n",
+        ];
+        for line in lines {
+            let result = decode_whole(line);
+            assert!(
+                matches!(result, Err(DecodeError::InvalidChunkSize)),
+                "{line:?}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn largest_chunk_size_is_accepted() {
+        let mut decoder = Chunked::new();
+        let mut buf = BytesMut::from("ffffffffffffffff\r\nabc");
+        assert_eq!(
+            decoder.decode(&mut buf).unwrap(),
+            Some(Decoded::Data(Bytes::from("abc")))
+        );
+        assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn chunk_size_line_is_bounded() {
+        let mut decoder = Chunked::new();
+        let mut buf = BytesMut::from("5;");
+        buf.resize(MAX_CHUNK_LINE - 1, b'a');
+        assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"a");
+        assert!(matches!(decoder.decode(&mut buf), Err(DecodeError::ChunkLineTooLong)));
+
+        let mut longest = BytesMut::from("5;");
+        longest.resize(MAX_CHUNK_LINE - 2, b'a');
+        longest.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(decode_whole(&longest).unwrap(), body("hello"));
+    }
+
+    #[test]
+    fn missing_crlf_after_data() {
+        let mut decoder = Chunked::new();
+        let mut buf = BytesMut::from("5\r\nhelloX\r\n0\r\n\r\n");
+        assert_eq!(
+            decoder.decode(&mut buf).unwrap(),
+            Some(Decoded::Data(Bytes::from("hello")))
+        );
+        assert!(matches!(decoder.decode(&mut buf), Err(DecodeError::InvalidChunk)));
+        assert!(matches!(
+            decode_whole(b"5\r\nhello\n0\r\n\r\n"),
+            Err(DecodeError::InvalidChunk)
+        ));
+        assert!(matches!(decode_whole(b"5\r\nhello\rX"), Err(DecodeError::InvalidChunk)));
+    }
+
+    #[test]
+    fn invalid_trailers() {
+        let result = decode_whole(b"0\r\nBad Name: x\r\n\r\n");
+        assert!(matches!(result, Err(DecodeError::InvalidTrailers(_))), "{result:?}");
+        let many = many_fields(MAX_HEADERS + 1);
+        let result = decode_whole(format!("0\r\n{many}\r\n").as_bytes());
+        assert!(matches!(
+            result,
+            Err(DecodeError::InvalidTrailers(httparse::Error::TooManyHeaders))
+        ));
+
+        let mut decoder = Chunked::new();
+        let mut buf = BytesMut::from("0\r\nX-Big: ");
+        buf.resize(MAX_HEAD + 4, b'a');
+        assert!(matches!(decoder.decode(&mut buf), Err(DecodeError::TrailersTooLarge)));
+    }
+}

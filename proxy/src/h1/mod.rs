@@ -1,0 +1,19 @@
+//! sluice's own HTTP/1.1 client for upstream connections.
+//!
+//! hyper's client runs every connection as a task of its own and hands it requests, responses and body chunks
+//! through channels, so each proxied request costs extra task wake-ups and channel operations on top of the work
+//! on the client's connection. Here the request's own task writes the request and reads the response head, and the
+//! response body reads straight from the socket whenever the client side polls it: one task drives both
+//! connections. HTTP/2 upstreams keep hyper's client, whose multiplexing this does not replace.
+
+mod body;
+mod conn;
+mod decode;
+mod encode;
+mod error;
+
+pub(crate) use body::H1Body;
+pub(crate) use conn::{Conn, Upload};
+pub(crate) use decode::DecodeError;
+pub(crate) use encode::{BodyFraming, head as encode_head};
+pub(crate) use error::H1Error;
