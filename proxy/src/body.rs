@@ -49,6 +49,21 @@ pub(crate) enum RequestBodyError {
     TooLarge(#[from] BodyTooLarge),
 }
 
+impl RequestBody {
+    /// The client's body as hyper delivers it, with no limit yet.
+    pub(crate) fn client(body: Incoming) -> Self {
+        RequestBody::Client { body, remaining: None }
+    }
+
+    /// The same body, cut off after `limit` bytes (`[limits] max_body_bytes`).
+    pub(crate) fn limited(self, limit: Option<u64>) -> Self {
+        match self {
+            RequestBody::Client { body, .. } => RequestBody::Client { body, remaining: limit },
+            RequestBody::Empty => RequestBody::Empty,
+        }
+    }
+}
+
 impl Body for RequestBody {
     type Data = Bytes;
     type Error = RequestBodyError;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use http::header::{HOST, HeaderValue, SET_COOKIE, TE, UPGRADE};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri, Version as HttpVersion};
-use hyper::body::Incoming;
 use sluice_config::{Cidr, Config, Store};
 use tokio::time::Instant;
 
@@ -139,7 +138,7 @@ impl Proxy {
     }
 
     /// Proxies one request; every failure becomes a response here, through [`ProxyError::status`].
-    pub(crate) async fn handle(&self, mut req: Request<Incoming>, client: &ClientInfo) -> Response<ProxyBody> {
+    pub(crate) async fn handle(&self, mut req: Request<RequestBody>, client: &ClientInfo) -> Response<ProxyBody> {
         // One snapshot for the whole request: a reload mid-request cannot mix two tables.
         let table = self.store.load();
         let started = Instant::now();
@@ -224,7 +223,7 @@ impl Proxy {
         table: &Table,
         route: &RouteEntry,
         index: usize,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         client: &ClientInfo,
         ctx: &mut RequestCtx,
     ) -> Response<ProxyBody> {
@@ -309,16 +308,7 @@ impl Proxy {
         .then(|| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
         let mut target = version;
         let mut server = first;
-        let mut result = send(
-            table,
-            route,
-            target,
-            server,
-            parts,
-            RequestBody::Client { body, remaining: limit },
-            client,
-        )
-        .await;
+        let mut result = send(table, route, target, server, parts, body.limited(limit), client).await;
         if let (Err(err), Some((method, uri, headers))) = (&result, retry)
             && err.retryable()
         {

@@ -18,8 +18,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::body::RequestBody;
 use crate::edge::proxy_protocol::{Rewind, read_header};
 use crate::forward::{ClientInfo, Proxy};
+use crate::h1::server::{self, Ended, Settings};
 use crate::tls::redirect::{HttpsPort, https_port};
 
 /// How a drain ended.
@@ -103,6 +105,10 @@ pub async fn serve<L: Into<Listener>>(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
+    let fast = Settings {
+        head_timeout: limits.header_timeout.min(idle),
+        max_head: limits.max_header_bytes.max(8192),
+    };
     let listeners: Vec<Listener> = listeners.into_iter().map(Into::into).collect();
     let bound_tls: Vec<SocketAddr> = listeners
         .iter()
@@ -148,6 +154,7 @@ pub async fn serve<L: Into<Listener>>(
                 // Taken before the task starts, so the drain also waits for connections still in their handshake.
                 let watcher = graceful.watcher();
                 let header_timeout = limits.header_timeout;
+                let stop = stop_rx.clone();
                 tokio::spawn(async move {
                     // Behind a PROXY-protocol balancer the header names the real client; it must come first, before
                     // any TLS.
@@ -165,8 +172,7 @@ pub async fn serve<L: Into<Listener>>(
                     let stream = Rewind::new(rest, stream);
                     let Some(acceptor) = tls else {
                         let client = ClientInfo::new(source, "http");
-                        let io = TokioIo::new(stream);
-                        return serve_connection(&builder, io, proxy, client, https_port, watcher).await;
+                        return serve_client(&builder, stream, proxy, client, https_port, watcher, (fast, stop)).await;
                     };
                     // A client that connects and says nothing must not hold the task: the handshake gets the same
                     // patience as a request head.
@@ -182,7 +188,11 @@ pub async fn serve<L: Into<Listener>>(
                         }
                     };
                     let client = ClientInfo::new(source, "https");
-                    serve_connection(&builder, TokioIo::new(stream), proxy, client, None, watcher).await;
+                    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        serve_connection(&builder, TokioIo::new(stream), proxy, client, None, watcher).await;
+                    } else {
+                        serve_client(&builder, stream, proxy, client, None, watcher, (fast, stop)).await;
+                    }
                 });
             }
             () = &mut shutdown => break,
@@ -210,6 +220,28 @@ pub async fn serve<L: Into<Listener>>(
     }
 }
 
+/// Serves an HTTP/1.1 connection on sluice's fast path, and with hyper from the first request that path leaves to
+/// it; `watcher` keeps the drain waiting until the connection is done either way.
+async fn serve_client<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    proxy: Arc<Proxy>,
+    client: ClientInfo,
+    https_port: Option<HttpsPort>,
+    watcher: Watcher,
+    (settings, stop): (Settings, watch::Receiver<bool>),
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match server::serve(io, &proxy, &client, https_port, settings, stop).await {
+        Ended::Closed => drop(watcher),
+        Ended::HandOver { io, buffered } => {
+            let io = TokioIo::new(Rewind::new(buffered.to_vec(), io));
+            serve_connection(builder, io, proxy, client, https_port, watcher).await;
+        }
+    }
+}
+
 /// Serves HTTP on one accepted (and, for TLS, handshaken) connection until it closes or the drain ends it.
 /// `https_port` goes on each request for `redirect_http_to_https` routes (plain connections only).
 async fn serve_connection<I>(
@@ -233,7 +265,7 @@ async fn serve_connection<I>(
         // Boxed: hyper keeps a slot the size of this future in every connection for as long as it is open, and
         // moves the future into it per request; a request's state is kilobytes, so an idle keep-alive connection
         // would hold that much for nothing, and every request would copy it.
-        Box::pin(async move { Ok::<_, Infallible>(proxy.handle(req, &client).await) })
+        Box::pin(async move { Ok::<_, Infallible>(proxy.handle(req.map(RequestBody::client), &client).await) })
     });
     // With upgrades: a WebSocket handshake hands the raw connection to the tunnel once it is answered 101.
     let conn = builder.serve_connection_with_upgrades(io, service).into_owned();

@@ -7,6 +7,7 @@ mod cli;
 mod edge;
 mod errors;
 mod forwarding;
+mod http1;
 mod live;
 mod protocols;
 mod resilience;

@@ -93,11 +93,13 @@ impl Conn {
         polled
     }
 
-    /// A complete exchange is over and the connection is going idle: drop the read buffer rather than keep it
-    /// allocated while nothing arrives.
+    /// A complete exchange is over and the connection is going idle. The read buffer stays for the next response
+    /// (allocating one per response cost more than parsing it), unless a large body grew it.
     pub(super) fn idle(&mut self) {
         self.reused = true;
-        self.read = BytesMut::new();
+        if self.read.capacity() > FIRST_READ {
+            self.read = BytesMut::new();
+        }
         self.next_read = FIRST_READ;
     }
 

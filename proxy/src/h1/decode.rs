@@ -111,7 +111,7 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
     let spans = record_spans(response.headers, buf);
 
     let block = buf.split_to(len).freeze();
-    let headers = field_map(&block, &spans)?;
+    let headers = field_map(&block, &spans, SPARE_FIELDS)?;
     let (framing, keep_alive) = delimit(method, status, version, &headers)?;
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = status;
@@ -209,14 +209,14 @@ fn parse_number(digits: &[u8], radix: u32) -> Option<u64> {
 
 /// Where one field line's name and value lie in the buffer it was parsed from.
 #[derive(Clone, Copy)]
-struct FieldSpan {
+pub(super) struct FieldSpan {
     name: (usize, usize),
     value: (usize, usize),
 }
 
 /// Records where each parsed field lies in `base`. A vector sized to the fields, not an array sized to the
 /// limit: zeroing 128 spans per response cost more than the whole parse.
-fn record_spans(fields: &[httparse::Header<'_>], base: &[u8]) -> Vec<FieldSpan> {
+pub(super) fn record_spans(fields: &[httparse::Header<'_>], base: &[u8]) -> Vec<FieldSpan> {
     let offsets = |part: &[u8]| {
         if part.is_empty() {
             return (0, 0);
@@ -234,9 +234,14 @@ fn record_spans(fields: &[httparse::Header<'_>], base: &[u8]) -> Vec<FieldSpan> 
         .collect()
 }
 
-/// Builds the header map of a head or trailer section; values share `block`'s memory.
-fn field_map(block: &Bytes, spans: &[FieldSpan]) -> Result<HeaderMap, DecodeError> {
-    let mut map = HeaderMap::with_capacity(spans.len());
+/// Room left in a head's header map for the fields the proxy adds (`x-forwarded-*`, the request id, a sticky
+/// cookie): growing a map reallocates both its tables, which cost more than building it.
+pub(super) const SPARE_FIELDS: usize = 6;
+
+/// Builds the header map of a head or trailer section, with room for `spare` more fields; values share `block`'s
+/// memory.
+pub(super) fn field_map(block: &Bytes, spans: &[FieldSpan], spare: usize) -> Result<HeaderMap, DecodeError> {
+    let mut map = HeaderMap::with_capacity(spans.len() + spare);
     for span in spans {
         let name = block.get(span.name.0..span.name.1).unwrap_or_default();
         let invalid = || DecodeError::InvalidHeader {
@@ -394,7 +399,7 @@ fn trailer_section(buf: &mut BytesMut) -> Result<Option<HeaderMap>, DecodeError>
         return Err(DecodeError::TrailersTooLarge);
     }
     let block = buf.split_to(len).freeze();
-    field_map(&block, &spans).map(Some)
+    field_map(&block, &spans, 0).map(Some)
 }
 
 #[cfg(test)]
