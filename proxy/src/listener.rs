@@ -155,11 +155,20 @@ pub async fn serve<L: Into<Listener>>(
                 let watcher = graceful.watcher();
                 let header_timeout = limits.header_timeout;
                 let stop = stop_rx.clone();
-                tokio::spawn(async move {
+                if !proxy_protocol && tls.is_none() {
+                    // The common case gets a task of its own shape: the general one below has room for the PROXY
+                    // header and the TLS handshake, which a plain connection would carry for its whole life.
+                    let client = ClientInfo::new(addr, "http");
+                    let stream = Rewind::new(Vec::new(), stream);
+                    tokio::spawn(serve_client(builder, stream, proxy, client, https_port, watcher, (fast, stop)));
+                    continue;
+                }
+                let task = async move {
                     // Behind a PROXY-protocol balancer the header names the real client; it must come first, before
                     // any TLS.
                     let (source, rest) = if proxy_protocol {
-                        match read_header(&mut stream, header_timeout).await {
+                        // Boxed: the header's buffer would otherwise stay in the task for the connection's life.
+                        match Box::pin(read_header(&mut stream, header_timeout)).await {
                             Ok((source, rest)) => (source.unwrap_or(addr), rest),
                             Err(err) => {
                                 tracing::info!(peer = %addr, "closing: no valid PROXY protocol header: {err}");
@@ -172,11 +181,13 @@ pub async fn serve<L: Into<Listener>>(
                     let stream = Rewind::new(rest, stream);
                     let Some(acceptor) = tls else {
                         let client = ClientInfo::new(source, "http");
-                        return serve_client(&builder, stream, proxy, client, https_port, watcher, (fast, stop)).await;
+                        return serve_client(builder, stream, proxy, client, https_port, watcher, (fast, stop)).await;
                     };
                     // A client that connects and says nothing must not hold the task: the handshake gets the same
                     // patience as a request head.
-                    let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                    // Boxed, as is all that follows: a TLS session is kilobytes, and inline it would make every plain
+                    // connection's task that large too.
+                    let stream = match Box::pin(tokio::time::timeout(header_timeout, acceptor.accept(stream))).await {
                         Ok(Ok(stream)) => stream,
                         Ok(Err(err)) => {
                             tracing::debug!(client = %source, "TLS handshake failed: {err}");
@@ -189,11 +200,12 @@ pub async fn serve<L: Into<Listener>>(
                     };
                     let client = ClientInfo::new(source, "https");
                     if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                        serve_connection(&builder, TokioIo::new(stream), proxy, client, None, watcher).await;
+                        Box::pin(serve_connection(&builder, TokioIo::new(stream), proxy, client, None, watcher)).await;
                     } else {
-                        serve_client(&builder, stream, proxy, client, None, watcher, (fast, stop)).await;
+                        Box::pin(serve_client(builder, stream, proxy, client, None, watcher, (fast, stop))).await;
                     }
-                });
+                };
+                tokio::spawn(task);
             }
             () = &mut shutdown => break,
         }
@@ -223,7 +235,7 @@ pub async fn serve<L: Into<Listener>>(
 /// Serves an HTTP/1.1 connection on sluice's fast path, and with hyper from the first request that path leaves to
 /// it; `watcher` keeps the drain waiting until the connection is done either way.
 async fn serve_client<I>(
-    builder: &auto::Builder<TokioExecutor>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
     io: I,
     proxy: Arc<Proxy>,
     client: ClientInfo,
@@ -237,7 +249,9 @@ async fn serve_client<I>(
         Ended::Closed => drop(watcher),
         Ended::HandOver { io, buffered } => {
             let io = TokioIo::new(Rewind::new(buffered.to_vec(), io));
-            serve_connection(builder, io, proxy, client, https_port, watcher).await;
+            // Boxed: hyper's connection state is kilobytes, and inline it would make every connection's task that
+            // large, fast path or not.
+            Box::pin(serve_connection(&builder, io, proxy, client, https_port, watcher)).await;
         }
     }
 }
