@@ -33,31 +33,33 @@ static HOP_BY_HOP: [&HeaderName; 8] = [
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the (few) names present, compared without hashing, instead of a hashed removal per listed
     // name: most messages carry none of them, or only `Connection`, and this runs twice per request.
-    let mut doomed: Vec<HeaderName> = Vec::new();
+    let mut present = 0_u8;
     for name in headers.keys() {
-        if HOP_BY_HOP.contains(&name) {
-            doomed.push(name.clone());
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| *hop == name) {
+            present |= 1 << i;
         }
     }
-    if doomed.is_empty() {
+    if present == 0 {
         return;
     }
     // Names listed in `Connection` are only known at run time; `close` and `keep-alive` are options, not fields
     // to look for (and `keep-alive` is on the fixed list anyway).
-    for token in headers
+    let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|token| !token.eq_ignore_ascii_case("close") && !token.eq_ignore_ascii_case("keep-alive"))
-    {
-        if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-            doomed.push(name);
-        }
-    }
-    for name in doomed {
+        .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
+        .collect();
+    for name in named {
         headers.remove(name);
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(*name);
+        }
     }
 }
 

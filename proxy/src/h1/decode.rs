@@ -7,6 +7,7 @@ use std::mem::MaybeUninit;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, Response, StatusCode, Version};
+use smallvec::SmallVec;
 
 /// The largest response head accepted (status line + headers); more is a protocol error.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
@@ -214,9 +215,12 @@ pub(super) struct FieldSpan {
     value: (usize, usize),
 }
 
-/// Records where each parsed field lies in `base`. A vector sized to the fields, not an array sized to the
-/// limit: zeroing 128 spans per response cost more than the whole parse.
-pub(super) fn record_spans(fields: &[httparse::Header<'_>], base: &[u8]) -> Vec<FieldSpan> {
+/// The spans of one head: on the stack for the usual dozen or so fields (no allocation, and no zeroing of room for
+/// all 128, which cost more than the whole parse), on the heap beyond.
+pub(super) type Spans = SmallVec<[FieldSpan; 16]>;
+
+/// Records where each parsed field lies in `base`.
+pub(super) fn record_spans(fields: &[httparse::Header<'_>], base: &[u8]) -> Spans {
     let offsets = |part: &[u8]| {
         if part.is_empty() {
             return (0, 0);
