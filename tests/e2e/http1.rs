@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sluice_tests::{SluiceProcess, upstream};
+use sluice_tests::{SluiceProcess, UpstreamHandle, upstream};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -21,14 +21,20 @@ async fn exchange(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[tokio::test]
-async fn pipelined_requests_are_answered_in_order_and_close_ends_the_connection() {
+/// Upstreams `blue` and `canary`, and sluice sending everything to `blue`.
+async fn start() -> (UpstreamHandle, UpstreamHandle, SluiceProcess) {
     let blue = upstream("blue").spawn().await.unwrap();
     let canary = upstream("canary").spawn().await.unwrap();
     let sluice = SluiceProcess::start(
         binary(),
         &two_version_config(blue.addr(), canary.addr(), "blue = 1", ""),
     );
+    (blue, canary, sluice)
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_and_close_ends_the_connection() {
+    let (blue, _canary, sluice) = start().await;
     let answer = exchange(
         sluice.addr(),
         b"GET /status/201 HTTP/1.1\r\nhost: x\r\n\r\n\
@@ -59,12 +65,7 @@ async fn pipelined_requests_are_answered_in_order_and_close_ends_the_connection(
 
 #[tokio::test]
 async fn a_request_with_a_body_mid_connection_is_served_and_so_is_the_next() {
-    let blue = upstream("blue").spawn().await.unwrap();
-    let canary = upstream("canary").spawn().await.unwrap();
-    let sluice = SluiceProcess::start(
-        binary(),
-        &two_version_config(blue.addr(), canary.addr(), "blue = 1", ""),
-    );
+    let (blue, _canary, sluice) = start().await;
     let answer = exchange(
         sluice.addr(),
         b"GET / HTTP/1.1\r\nhost: x\r\n\r\n\
@@ -80,12 +81,7 @@ async fn a_request_with_a_body_mid_connection_is_served_and_so_is_the_next() {
 
 #[tokio::test]
 async fn bad_heads_get_400_with_the_reason_and_http10_still_works() {
-    let blue = upstream("blue").spawn().await.unwrap();
-    let canary = upstream("canary").spawn().await.unwrap();
-    let sluice = SluiceProcess::start(
-        binary(),
-        &two_version_config(blue.addr(), canary.addr(), "blue = 1", ""),
-    );
+    let (blue, _canary, sluice) = start().await;
     let answer = exchange(sluice.addr(), b"GET / HTTP/1.1\r\nno colon here\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
     assert!(answer.contains("invalid request head: invalid header name"), "{answer}");

@@ -242,7 +242,9 @@ pub(crate) trait OutgoingBody: http_body::Body<Data = Bytes, Error = RequestBody
 impl<B: http_body::Body<Data = Bytes, Error = RequestBodyError> + Unpin> OutgoingBody for B {}
 
 /// Polls the body once: its next frame if one is ready now, `Pending` (with the waker registered) if not.
-async fn poll_once<B: OutgoingBody>(body: &mut B) -> Poll<Option<Result<Frame<Bytes>, RequestBodyError>>> {
+pub(super) async fn poll_once<B: http_body::Body + Unpin>(
+    body: &mut B,
+) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
     std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *body).poll_frame(cx))).await
 }
 

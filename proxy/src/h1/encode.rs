@@ -63,7 +63,7 @@ pub(crate) fn head(parts: &Parts, exact: Option<u64>, empty: bool) -> (Vec<u8>, 
 }
 
 /// Appends one `name: value` line.
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+pub(super) fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);

@@ -6,6 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::header::{CONTENT_LENGTH, DATE};
 use http::{StatusCode, response::Parts};
 
+use super::encode::field;
+
 /// How the response body is delimited for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Delimit {
@@ -59,13 +61,6 @@ pub(crate) fn head(out: &mut Vec<u8>, parts: &Parts, delimit: Delimit, length: O
     if close {
         field(out, b"connection", b"close");
     }
-    out.extend_from_slice(b"\r\n");
-}
-
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -6,22 +6,22 @@
 //! Requests with a body, upgrades, `Expect`, trailers, CONNECT, HTTP/1.0 and HTTP/2 are handed, with the bytes
 //! read so far, to hyper for the rest of the connection: they keep the general path and all its behaviour.
 
-use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http::{Method, Response, StatusCode};
-use http_body::{Body as _, Frame};
+use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::conn::poll_once;
 use super::encode;
 use super::request::{self, Parsed, RequestError};
 use super::response::{self, Delimit};
-use crate::body::{BodyError, ProxyBody, RequestBody};
+use crate::body::{ProxyBody, RequestBody};
 use crate::forward::{ClientInfo, Proxy};
 use crate::tls::redirect::HttpsPort;
 
@@ -210,9 +210,4 @@ where
     out.extend_from_slice(text.as_bytes());
     let _ = io.write_all(&out).await;
     let _ = io.shutdown().await;
-}
-
-/// Polls the body once: its next frame if one is ready now, `Pending` (with the waker registered) if not.
-async fn poll_once(body: &mut ProxyBody) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *body).poll_frame(cx))).await
 }
