@@ -10,6 +10,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// glibc's malloc sends most of the proxy's per-request allocations (from many connections at once, freed in
+// another order) past its per-thread cache into the shared bins: about 330 instructions per allocation and free
+// under load, 10 % of the request path (callgrind). mimalloc's per-thread free lists cost a fraction of that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code for a configuration or state file that cannot be used (sysexits.h: EX_USAGE).
 const EXIT_BAD_CONFIG: u8 = 64;
 

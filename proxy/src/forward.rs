@@ -158,10 +158,13 @@ impl Proxy {
                 id
             }
         };
-        let host = request_host(&req);
+        let host = if table.routes_by_host() {
+            request_host(&req)
+        } else {
+            None
+        };
         let Some(route) = table.route_for(host.as_deref(), req.uri().path()) else {
-            tracing::debug!(host = ?host, path = req.uri().path(), "no route");
-            drop(host);
+            tracing::debug!(host = ?host.or_else(|| request_host(&req)), path = req.uri().path(), "no route");
             if let Some(log) = &self.access_log {
                 PendingLog::new(log, &req, client_ip, &request_id).finish(404, 0, started.elapsed());
             }
@@ -463,12 +466,15 @@ fn with_request_id(mut response: Response<ProxyBody>, table: &Table, id: HeaderV
 /// Hop-by-hop headers out, `x-forwarded-*` in, `Host` kept; done once even when the request is retried.
 fn prepare_headers(parts: &mut http::request::Parts, client: &ClientInfo) {
     // `Host` stays as the client sent it; HTTP/2 clients send `:authority` instead, which becomes `Host`.
-    let host = match parts.headers.get(HOST) {
-        Some(h) => Some(h.clone()),
-        None => parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    let (host, in_headers) = match parts.headers.get(HOST) {
+        Some(h) => (Some(h.clone()), true),
+        None => (
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+            false,
+        ),
     };
     // `te: trailers` is the one TE value HTTP/2 allows, and gRPC servers require it: it says the client reads
     // trailers, which stays true through sluice (trailers are passed on).
@@ -476,14 +482,15 @@ fn prepare_headers(parts: &mut http::request::Parts, client: &ClientInfo) {
         v.to_str()
             .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
     });
-    strip_hop_by_hop(&mut parts.headers);
+    // `Connection: host` would take `Host` with it: put it back then.
+    let stripped = strip_hop_by_hop(&mut parts.headers);
     if trailers {
         parts.headers.insert(TE, HeaderValue::from_static("trailers"));
     }
     // x-forwarded-for appends the hop that connected to us (with trusted proxies in front, the proxy); the chain
     // before it says who the client was.
     add_forwarded(&mut parts.headers, &client.ip_header, client.proto, host.clone());
-    if let Some(host) = host {
+    if let Some(host) = host.filter(|_| stripped || !in_headers) {
         parts.headers.insert(HOST, host);
     }
     // Upstreams speak HTTP/1.1 whatever the client spoke.
@@ -527,34 +534,39 @@ async fn send(
         armed: true,
     };
     let timeout = table.timeouts().response_header;
-    let result = tokio::time::timeout(timeout, version.pool.send(server, Request::from_parts(parts, body))).await;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let result = version
+        .pool
+        .send(server, Request::from_parts(parts, body), deadline)
+        .await;
     hangup.armed = false;
     let mut response = match result {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(err)) => return Err(classify(&err, target)),
-        Err(_) => {
-            return Err(ProxyError::Timeout {
-                server: target.addr.to_string(),
-                timeout_ms: timeout.as_millis(),
-            });
-        }
+        Ok(answer) => answer,
+        Err(err) => return Err(classify(&err, target, timeout)),
     };
     let switched = (response.status() == http::StatusCode::SWITCHING_PROTOCOLS)
         .then(|| response.headers().get(UPGRADE).cloned())
         .flatten();
-    strip_hop_by_hop(response.headers_mut());
+    let _ = strip_hop_by_hop(response.headers_mut());
     if let Some(protocol) = switched {
         response.headers_mut().insert(UPGRADE, protocol);
     }
     Ok(response)
 }
 
-/// Sorts a failure into connect failures, client-body failures, bad HTTP and everything else the upstream did.
-fn classify(err: &UpstreamFailure, server: &Server) -> ProxyError {
+/// Sorts a failure into timeouts (after `timeout`), connect failures, client-body failures, bad HTTP and everything
+/// else the upstream did.
+fn classify(err: &UpstreamFailure, server: &Server, timeout: std::time::Duration) -> ProxyError {
     let (err, connect): (&(dyn std::error::Error + 'static), bool) = match err {
         UpstreamFailure::Connect(err) => (err.as_ref(), true),
         UpstreamFailure::Exchange(err) => (err, false),
         UpstreamFailure::Pooled(err) => (err, err.is_connect()),
+        UpstreamFailure::TimedOut => {
+            return ProxyError::Timeout {
+                server: server.addr.to_string(),
+                timeout_ms: timeout.as_millis(),
+            };
+        }
     };
     let reason = error_chain(err);
     if connect {

@@ -26,11 +26,12 @@ static HOP_BY_HOP: [&HeaderName; 8] = [
     &PROXY_AUTHORIZATION,
 ];
 
-/// Removes hop-by-hop headers: the fixed list and every header the `Connection` header names.
+/// Removes hop-by-hop headers: the fixed list and every header the `Connection` header names. Says whether
+/// any was there.
 ///
 /// `Trailer` stays: RFC 9110 makes it end-to-end, and an HTTP/1.1 hop only sends the trailer fields it declares,
 /// so dropping it would drop a gRPC status.
-pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) -> bool {
     // One pass over the (few) names present, compared without hashing, instead of a hashed removal per listed
     // name: most messages carry none of them, or only `Connection`, and this runs twice per request.
     let mut present = 0_u8;
@@ -40,7 +41,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         }
     }
     if present == 0 {
-        return;
+        return false;
     }
     // Names listed in `Connection` are only known at run time; `close` and `keep-alive` are options, not fields
     // to look for (and `keep-alive` is on the fixed list anyway).
@@ -61,6 +62,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(*name);
         }
     }
+    true
 }
 
 /// Appends the client address to `x-forwarded-for` (joining earlier values into one) and sets

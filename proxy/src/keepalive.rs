@@ -16,7 +16,7 @@ use tower_service::Service as _;
 
 use crate::body::RequestBody;
 use crate::connector::UpstreamConnector;
-use crate::h1::{self, BodyFraming, Conn, H1Body, H1Error, Upload};
+use crate::h1::{self, BodyFraming, Conn, Failure, H1Body, H1Error, Upload};
 
 /// Why a request could not be sent on a keep-alive connection.
 #[derive(Debug)]
@@ -25,6 +25,8 @@ pub(crate) enum SendError {
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// The connection failed while the request or the response head was under way.
     Exchange(H1Error),
+    /// No response head before the deadline (connecting included).
+    TimedOut,
 }
 
 /// The idle connections of one server.
@@ -89,11 +91,13 @@ impl KeepAlive {
     }
 
     /// Sends `req` (its URI absolute: scheme and authority pick the server) on an idle connection, or on a new one
-    /// when none is left; returns the response, whose body hands the connection back when it ends.
+    /// when none is left; returns the response, whose body hands the connection back when it ends. Fails with
+    /// [`SendError::TimedOut`] when the response head has not arrived by `deadline`.
     pub(crate) async fn send(
         self: &Arc<Self>,
         connector: &UpstreamConnector,
         req: Request<RequestBody>,
+        deadline: Instant,
     ) -> Result<Response<H1Body>, SendError> {
         let (mut parts, mut body) = req.into_parts();
         fill_host(&mut parts);
@@ -104,9 +108,11 @@ impl KeepAlive {
                 Some(conn) => conn,
                 // Boxed: connecting is the rare path, and its state inline would be carried by every request's
                 // future.
-                None => Box::pin(connect(connector, parts.uri.clone())).await?,
+                None => Box::pin(tokio::time::timeout_at(deadline, connect(connector, parts.uri.clone())))
+                    .await
+                    .map_err(|_| SendError::TimedOut)??,
             };
-            match conn.exchange(&head, &mut body, framing, &parts.method).await {
+            match conn.exchange(&head, &mut body, framing, &parts.method, deadline).await {
                 Ok((head, upload)) => {
                     let reusable = head.keep_alive && upload == Upload::Complete;
                     let home = reusable.then(|| Arc::clone(self));
@@ -121,6 +127,10 @@ impl KeepAlive {
                         failure.error
                     );
                 }
+                Err(Failure {
+                    error: H1Error::TimedOut,
+                    ..
+                }) => return Err(SendError::TimedOut),
                 Err(failure) => return Err(SendError::Exchange(failure.error)),
             }
         }
@@ -199,6 +209,11 @@ mod tests {
         (addr, accepted)
     }
 
+    /// A deadline no test reaches.
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
     fn connector() -> UpstreamConnector {
         UpstreamConnector::new(HttpConnector::new(), UpstreamProtocol::Http1, None).expect("connector")
     }
@@ -211,7 +226,7 @@ mod tests {
 
     /// Sends a GET and reads the whole response body (which returns the connection when it ends).
     async fn fetch(pool: &Arc<KeepAlive>, addr: std::net::SocketAddr) -> Bytes {
-        let response = pool.send(&connector(), get(addr)).await.expect("response");
+        let response = pool.send(&connector(), get(addr), far()).await.expect("response");
         response.into_body().collect().await.expect("body").to_bytes()
     }
 
@@ -232,7 +247,7 @@ mod tests {
         let pool = KeepAlive::new(Duration::from_secs(60));
         let mut pending = Vec::new();
         for _ in 0..3 {
-            pending.push(pool.send(&connector(), get(addr)).await.expect("response"));
+            pending.push(pool.send(&connector(), get(addr), far()).await.expect("response"));
         }
         assert_eq!(
             pool.idle_count(),
@@ -250,7 +265,7 @@ mod tests {
     async fn an_unread_body_closes_its_connection_and_expired_ones_are_closed() {
         let (addr, accepted) = server_with_body(true, "a longer body than one poll takes").await;
         let pool = KeepAlive::new(Duration::from_millis(50));
-        let response = pool.send(&connector(), get(addr)).await.expect("response");
+        let response = pool.send(&connector(), get(addr), far()).await.expect("response");
         drop(response);
         fetch(&pool, addr).await;
         assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 2);

@@ -34,6 +34,8 @@ pub(crate) enum UpstreamFailure {
     Exchange(crate::h1::H1Error),
     /// The HTTP/2 client failed (its error says whether connecting did).
     Pooled(hyper_util::client::legacy::Error),
+    /// No response head before the deadline.
+    TimedOut,
 }
 
 /// One upstream server and its health.
@@ -151,17 +153,21 @@ impl Pool {
         &self,
         index: usize,
         req: http::Request<RequestBody>,
+        deadline: tokio::time::Instant,
     ) -> Result<http::Response<UpstreamBody>, UpstreamFailure> {
         if self.h2 {
-            return match self.client.request(req).await {
-                Ok(response) => Ok(response.map(UpstreamBody::H2)),
-                Err(err) => Err(UpstreamFailure::Pooled(err)),
+            return match tokio::time::timeout_at(deadline, self.client.request(req)).await {
+                Ok(Ok(response)) => Ok(response.map(UpstreamBody::H2)),
+                Ok(Err(err)) => Err(UpstreamFailure::Pooled(err)),
+                Err(_) => Err(UpstreamFailure::TimedOut),
             };
         }
-        match self.servers[index].keepalive.send(&self.connector, req).await {
+        // HTTP/1.1 connections keep a timer each for their deadlines: see `Conn::exchange`.
+        match self.servers[index].keepalive.send(&self.connector, req, deadline).await {
             Ok(response) => Ok(response.map(UpstreamBody::H1)),
             Err(SendError::Connect(err)) => Err(UpstreamFailure::Connect(err)),
             Err(SendError::Exchange(err)) => Err(UpstreamFailure::Exchange(err)),
+            Err(SendError::TimedOut) => Err(UpstreamFailure::TimedOut),
         }
     }
 

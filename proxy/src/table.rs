@@ -22,6 +22,9 @@ pub struct Table {
     routes: Box<[RouteEntry]>,
     /// (host pattern, path prefix, route index), most specific first: the first match wins.
     matchers: Box<[(HostPattern, String, usize)]>,
+    /// Whether any route names hosts: when none does, requests are routed by path alone and their host is not
+    /// looked up, lower-cased and stripped of its port on every request.
+    routes_by_host: bool,
     pools: BTreeMap<Arc<str>, Arc<Pool>>,
     telemetry: Arc<Telemetry>,
     /// The request id header, parsed once.
@@ -162,12 +165,18 @@ impl Table {
         Ok(Table {
             state,
             routes: routes.into_boxed_slice(),
+            routes_by_host: matchers.iter().any(|m| m.0 != HostPattern::Any),
             matchers: matchers.into_boxed_slice(),
             pools,
             telemetry,
             request_id: HeaderName::from_bytes(config.request_id.header.as_bytes())
                 .map_err(|e| format!("request_id.header: {e}"))?,
         })
+    }
+
+    /// Whether route choice depends on the request's host (some route names hosts).
+    pub(crate) fn routes_by_host(&self) -> bool {
+        self.routes_by_host
     }
 
     /// The route for a request: the most specific host pattern first, then the longest path prefix.

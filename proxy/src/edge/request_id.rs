@@ -1,8 +1,11 @@
 //! Request ids: 128 random bits as 32 lower-case hex characters, to follow a request through services.
 
+use bytes::Bytes;
 use http::HeaderValue;
 
-/// A fresh request id. Formats on the stack; the only allocation is the header value itself.
+/// A fresh request id. Formats on the stack; the only allocation is the header value itself, which is
+/// reference-counted from the start: the id is cloned into the request, the response and the log, and a value
+/// copied from a slice would allocate again on its first clone.
 pub(crate) fn new_request_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bits: u128 = rand::random();
@@ -11,7 +14,7 @@ pub(crate) fn new_request_id() -> HeaderValue {
         let nibble = (bits >> (124 - 4 * i)) & 0xf;
         *byte = HEX[nibble as usize];
     }
-    HeaderValue::from_bytes(&buf).expect("hex digits are valid header value bytes")
+    HeaderValue::from_maybe_shared(Bytes::from_owner(buf)).expect("hex digits are valid header value bytes")
 }
 
 #[cfg(test)]

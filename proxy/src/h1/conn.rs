@@ -1,5 +1,6 @@
 //! One upstream HTTP/1.1 connection, and one request-response exchange on it.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -8,6 +9,7 @@ use http::{Method, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 use super::decode::{self, Head};
 use super::encode::{self, BodyFraming};
@@ -31,6 +33,9 @@ pub(crate) struct Conn {
     next_read: usize,
     /// It carried a complete exchange before (it came off the idle stack).
     pub(super) reused: bool,
+    /// The exchange deadline's timer, kept from one exchange to the next and moved only when it goes off early:
+    /// arming and cancelling a timer per request cost more than decoding the response.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// How the request's upload ended.
@@ -59,6 +64,7 @@ impl Conn {
             read: BytesMut::new(),
             next_read: FIRST_READ,
             reused: false,
+            timer: None,
         }
     }
 
@@ -103,9 +109,47 @@ impl Conn {
         self.next_read = FIRST_READ;
     }
 
-    /// Sends one request (`head` already encoded, then `body` framed as `framing`) and reads the response head.
-    /// Interim responses (100 Continue, 103 Early Hints) are skipped; 101 is returned like a final response.
+    /// Sends one request (`head` already encoded, then `body` framed as `framing`) and reads the response head,
+    /// failing with [`H1Error::TimedOut`] at `deadline`. Interim responses (100 Continue, 103 Early Hints) are
+    /// skipped; 101 is returned like a final response.
     pub(crate) async fn exchange<B: OutgoingBody>(
+        &mut self,
+        head: &[u8],
+        body: &mut B,
+        framing: BodyFraming,
+        method: &Method,
+        deadline: Instant,
+    ) -> Result<(Head, Upload), Failure> {
+        let mut timer = self
+            .timer
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let outcome = {
+            let exchange = self.exchange_unbounded(head, body, framing, method);
+            tokio::pin!(exchange);
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(outcome) = exchange.as_mut().poll(cx) {
+                    return Poll::Ready(outcome);
+                }
+                // The timer may still be set for an earlier exchange's deadline: then it goes off early, and is moved.
+                while timer.as_mut().poll(cx).is_ready() {
+                    if Instant::now() >= deadline {
+                        return Poll::Ready(Err(Failure {
+                            error: H1Error::TimedOut,
+                            resend: false,
+                        }));
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        self.timer = Some(timer);
+        outcome
+    }
+
+    async fn exchange_unbounded<B: OutgoingBody>(
         &mut self,
         head: &[u8],
         body: &mut B,
@@ -304,6 +348,11 @@ mod tests {
         (Conn::new(UpstreamIo::Plain(TokioIo::new(stream))), server)
     }
 
+    /// A deadline no test reaches.
+    fn far() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(3600)
+    }
+
     fn post_head(exact: Option<u64>) -> (Vec<u8>, BodyFraming) {
         let parts = http::Request::post("/up").body(()).expect("request").into_parts().0;
         encode::head(&parts, exact, false)
@@ -329,7 +378,7 @@ mod tests {
         let (head, framing) = post_head(None);
         assert_eq!(framing, BodyFraming::Chunked);
         let (response, upload) = conn
-            .exchange(&head, &mut body, framing, &Method::POST)
+            .exchange(&head, &mut body, framing, &Method::POST, far())
             .await
             .expect("exchange");
         assert_eq!(response.parts.status, StatusCode::OK);
@@ -354,7 +403,7 @@ mod tests {
         };
         let (head, framing) = post_head(None);
         let (response, upload) = conn
-            .exchange(&head, &mut body, framing, &Method::POST)
+            .exchange(&head, &mut body, framing, &Method::POST, far())
             .await
             .expect("exchange");
         assert_eq!(response.parts.status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -375,7 +424,7 @@ mod tests {
         let parts = http::Request::get("/").body(()).expect("request").into_parts().0;
         let (head, framing) = encode::head(&parts, Some(0), true);
         let (response, _) = conn
-            .exchange(&head, &mut body, framing, &Method::GET)
+            .exchange(&head, &mut body, framing, &Method::GET, far())
             .await
             .expect("exchange");
         assert_eq!(response.parts.status, StatusCode::NO_CONTENT);
@@ -396,7 +445,7 @@ mod tests {
         let parts = http::Request::get("/ws").body(()).expect("request").into_parts().0;
         let (head, framing) = encode::head(&parts, Some(0), true);
         let (response, _) = conn
-            .exchange(&head, &mut body, framing, &Method::GET)
+            .exchange(&head, &mut body, framing, &Method::GET, far())
             .await
             .expect("exchange");
         assert_eq!(response.parts.status, StatusCode::SWITCHING_PROTOCOLS);
@@ -404,5 +453,78 @@ mod tests {
         let mut body = crate::h1::H1Body::new(conn, response.framing, None);
         let (_, early) = body.take_conn().expect("connection").into_parts();
         assert_eq!(&early[..], b"EARLY");
+    }
+
+    /// An upstream that answers each request after the delay given for it; `None`: never answers.
+    async fn slow_upstream(delays: Vec<Option<u64>>) -> Conn {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let mut seen = Vec::new();
+            for delay in delays {
+                while !seen.ends_with(b"\r\n\r\n") {
+                    if stream.read_buf(&mut seen).await.expect("read") == 0 {
+                        return;
+                    }
+                }
+                seen.clear();
+                let Some(delay) = delay else {
+                    std::future::pending::<()>().await;
+                    return;
+                };
+                tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+                stream
+                    .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                    .await
+                    .expect("write");
+            }
+        });
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Conn::new(UpstreamIo::Plain(TokioIo::new(stream)))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_holds_across_exchanges_that_share_one_timer() {
+        use std::time::Duration;
+        // Answers after 0 s, then after 6 s (past the first exchange's deadline, before the second's), then never.
+        let mut conn = slow_upstream(vec![Some(0), Some(6), None]).await;
+        let parts = http::Request::get("/").body(()).expect("request").into_parts().0;
+        let (head, framing) = encode::head(&parts, Some(0), true);
+        let mut body = Frames {
+            frames: VecDeque::new(),
+            hang: false,
+        };
+        let timeout = Duration::from_secs(10);
+
+        let start = Instant::now();
+        let (first, _) = conn
+            .exchange(&head, &mut body, framing, &Method::GET, start + timeout)
+            .await
+            .expect("first exchange");
+        assert_eq!(first.parts.status, StatusCode::NO_CONTENT);
+
+        // The timer still points at the first deadline (10 s); this exchange's is 18 s and its answer comes at 14 s.
+        tokio::time::advance(Duration::from_secs(8)).await;
+        let second_start = Instant::now();
+        let (second, _) = conn
+            .exchange(&head, &mut body, framing, &Method::GET, second_start + timeout)
+            .await
+            .expect("the timer going off at the first deadline must not fail the second exchange");
+        assert_eq!(second.parts.status, StatusCode::NO_CONTENT);
+        assert_eq!(second_start.elapsed(), Duration::from_secs(6));
+
+        let third_start = Instant::now();
+        let failure = conn
+            .exchange(&head, &mut body, framing, &Method::GET, third_start + timeout)
+            .await
+            .expect_err("a silent server times out");
+        assert!(matches!(failure.error, H1Error::TimedOut), "{:?}", failure.error);
+        assert!(!failure.resend);
+        assert_eq!(
+            third_start.elapsed(),
+            timeout,
+            "exactly at the deadline, not at an earlier one"
+        );
     }
 }

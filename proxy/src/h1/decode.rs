@@ -5,9 +5,11 @@
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode, Version};
 use smallvec::SmallVec;
+
+use super::controls::{Controls, Length, Role, parse_number};
 
 /// The largest response head accepted (status line + headers); more is a protocol error.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
@@ -32,7 +34,10 @@ pub(crate) enum Framing {
 /// A parsed response head.
 #[derive(Debug)]
 pub(crate) struct Head {
-    /// Status, version (HTTP/1.0 or HTTP/1.1) and every header field as received, hop-by-hop ones included.
+    /// Status, version (HTTP/1.0 or HTTP/1.1) and the header fields as received, without the hop-by-hop ones
+    /// (RFC 9110 section 7.6.1), which the next hop must not see. They stay when the response opens a tunnel (a
+    /// protocol switch needs `Upgrade`), and when `Connection` names further fields: stripping those is left to
+    /// the proxy's header rules.
     pub(crate) parts: http::response::Parts,
     /// How the body that follows is delimited.
     pub(crate) framing: Framing,
@@ -109,11 +114,14 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
     let code = response.code.unwrap_or_default();
     let status = StatusCode::from_u16(code).map_err(|_| DecodeError::InvalidStatus(code))?;
     // The fields borrow `buf`, which must be split before they can become `Bytes`: keep positions only.
-    let spans = record_spans(response.headers, buf);
+    let (spans, controls) = record_spans(response.headers, buf);
+    // A successful CONNECT turns the connection into a tunnel, like a 101.
+    let tunnel = status == StatusCode::SWITCHING_PROTOCOLS || (method == Method::CONNECT && status.is_success());
+    let (framing, keep_alive) = delimit(method, status, version, tunnel, &controls)?;
+    let strip = controls.hop_by_hop && !tunnel && !controls.names_fields;
 
     let block = buf.split_to(len).freeze();
-    let headers = field_map(&block, &spans, SPARE_FIELDS)?;
-    let (framing, keep_alive) = delimit(method, status, version, &headers)?;
+    let headers = field_map(&block, &spans, RESPONSE_SPARE, strip)?;
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = status;
     parts.version = version;
@@ -130,15 +138,9 @@ fn delimit(
     method: &Method,
     status: StatusCode,
     version: Version,
-    headers: &HeaderMap,
+    tunnel: bool,
+    controls: &Controls,
 ) -> Result<(Framing, bool), DecodeError> {
-    let chunked_last = headers.contains_key(TRANSFER_ENCODING).then(|| {
-        tokens(headers, &TRANSFER_ENCODING)
-            .last()
-            .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"))
-    });
-    // A successful CONNECT turns the connection into a tunnel, like a 101.
-    let tunnel = status == StatusCode::SWITCHING_PROTOCOLS || (method == Method::CONNECT && status.is_success());
     let framing = if method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -146,66 +148,26 @@ fn delimit(
         || tunnel
     {
         Framing::Empty
-    } else if let Some(chunked_last) = chunked_last {
-        if chunked_last {
+    } else if controls.transfer_encoding {
+        if controls.chunked_last {
             Framing::Chunked
         } else {
             Framing::UntilClose
         }
-    } else if headers.contains_key(CONTENT_LENGTH) {
-        Framing::Length(content_length(headers)?)
     } else {
-        Framing::UntilClose
+        match controls.length {
+            Length::Valid(n) => Framing::Length(n),
+            Length::Invalid => return Err(DecodeError::InvalidContentLength),
+            Length::Absent => Framing::UntilClose,
+        }
     };
 
-    let close = tokens(headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case(b"close"));
-    let persistent = !close
-        && (version == Version::HTTP_11 || tokens(headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case(b"keep-alive")));
+    let persistent = !controls.close && (version == Version::HTTP_11 || controls.keep_alive);
     // RFC 9112 section 6.1: Transfer-Encoding next to Content-Length, or in HTTP/1.0, means framing cannot be
     // trusted (smuggling), so nothing after this response may be read from the connection.
-    let faulty = chunked_last.is_some() && (headers.contains_key(CONTENT_LENGTH) || version == Version::HTTP_10);
+    let faulty = controls.transfer_encoding && (controls.length != Length::Absent || version == Version::HTTP_10);
     let keep_alive = persistent && !faulty && !tunnel && framing != Framing::UntilClose;
     Ok((framing, keep_alive))
-}
-
-/// The elements of a comma-separated list header across all its field lines, trimmed; empty elements are
-/// skipped (RFC 9110 section 5.6.1).
-fn tokens<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
-    headers
-        .get_all(name)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
-}
-
-/// The single length all `Content-Length` values agree on (RFC 9110 section 8.6 allows repeats of one value).
-fn content_length(headers: &HeaderMap) -> Result<u64, DecodeError> {
-    let mut length = None;
-    let elements = headers
-        .get_all(CONTENT_LENGTH)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii);
-    for element in elements {
-        let n = parse_number(element, 10).ok_or(DecodeError::InvalidContentLength)?;
-        if length.is_some_and(|length| length != n) {
-            return Err(DecodeError::InvalidContentLength);
-        }
-        length = Some(n);
-    }
-    length.ok_or(DecodeError::InvalidContentLength)
-}
-
-/// Digits only, at least one: `str::parse` would also take a sign, which no length or chunk size has.
-fn parse_number(digits: &[u8], radix: u32) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0_u64, |n, &b| {
-        let digit = char::from(b).to_digit(radix)?;
-        n.checked_mul(u64::from(radix))?.checked_add(u64::from(digit))
-    })
 }
 
 /// Where one field line's name and value lie in the buffer it was parsed from.
@@ -213,14 +175,15 @@ fn parse_number(digits: &[u8], radix: u32) -> Option<u64> {
 pub(super) struct FieldSpan {
     name: (usize, usize),
     value: (usize, usize),
+    role: Role,
 }
 
 /// The spans of one head: on the stack for the usual dozen or so fields (no allocation, and no zeroing of room for
 /// all 128, which cost more than the whole parse), on the heap beyond.
 pub(super) type Spans = SmallVec<[FieldSpan; 16]>;
 
-/// Records where each parsed field lies in `base`.
-pub(super) fn record_spans(fields: &[httparse::Header<'_>], base: &[u8]) -> Spans {
+/// Records where each parsed field lies in `base`, and what the framing and connection fields say.
+pub(super) fn record_spans(fields: &[httparse::Header<'_>], base: &[u8]) -> (Spans, Controls) {
     let offsets = |part: &[u8]| {
         if part.is_empty() {
             return (0, 0);
@@ -229,24 +192,37 @@ pub(super) fn record_spans(fields: &[httparse::Header<'_>], base: &[u8]) -> Span
         let start = part.as_ptr().addr().wrapping_sub(base.as_ptr().addr());
         (start, start.wrapping_add(part.len()))
     };
-    fields
+    let mut controls = Controls::default();
+    let spans = fields
         .iter()
-        .map(|field| FieldSpan {
-            name: offsets(field.name.as_bytes()),
-            value: offsets(field.value),
+        .map(|field| {
+            let role = Role::of(field.name.as_bytes());
+            controls.note(role, field.value);
+            FieldSpan {
+                name: offsets(field.name.as_bytes()),
+                value: offsets(field.value),
+                role,
+            }
         })
-        .collect()
+        .collect();
+    (spans, controls)
 }
 
-/// Room left in a head's header map for the fields the proxy adds (`x-forwarded-*`, the request id, a sticky
-/// cookie): growing a map reallocates both its tables, which cost more than building it.
-pub(super) const SPARE_FIELDS: usize = 6;
+/// Room left in a response's header map for the fields the proxy adds (the request id and a sticky cookie):
+/// growing a map reallocates both its tables, which costs more than building it. No more than that: a map of up
+/// to about nine fields fits the allocator's small-block fast path, a larger one does not.
+pub(super) const RESPONSE_SPARE: usize = 2;
 
-/// Builds the header map of a head or trailer section, with room for `spare` more fields; values share `block`'s
-/// memory.
-pub(super) fn field_map(block: &Bytes, spans: &[FieldSpan], spare: usize) -> Result<HeaderMap, DecodeError> {
+/// Builds the header map of a head or trailer section, with room for `spare` more fields, and without the
+/// hop-by-hop fields when `strip`; values share `block`'s memory.
+pub(super) fn field_map(
+    block: &Bytes,
+    spans: &[FieldSpan],
+    spare: usize,
+    strip: bool,
+) -> Result<HeaderMap, DecodeError> {
     let mut map = HeaderMap::with_capacity(spans.len() + spare);
-    for span in spans {
+    for span in spans.iter().filter(|span| !strip || span.role.passed_on()) {
         let name = block.get(span.name.0..span.name.1).unwrap_or_default();
         let invalid = || DecodeError::InvalidHeader {
             name: String::from_utf8_lossy(name).into_owned(),
@@ -394,7 +370,7 @@ fn trailer_section(buf: &mut BytesMut) -> Result<Option<HeaderMap>, DecodeError>
     }
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let (len, spans) = match httparse::parse_headers(buf, &mut fields) {
-        Ok(httparse::Status::Complete((len, parsed))) => (len, record_spans(parsed, buf)),
+        Ok(httparse::Status::Complete((len, parsed))) => (len, record_spans(parsed, buf).0),
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(DecodeError::TrailersTooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(DecodeError::InvalidTrailers(e)),
@@ -403,7 +379,7 @@ fn trailer_section(buf: &mut BytesMut) -> Result<Option<HeaderMap>, DecodeError>
         return Err(DecodeError::TrailersTooLarge);
     }
     let block = buf.split_to(len).freeze();
-    field_map(&block, &spans, 0).map(Some)
+    field_map(&block, &spans, 0, false).map(Some)
 }
 
 #[cfg(test)]
@@ -411,6 +387,7 @@ mod tests {
     use std::fmt::Write as _;
 
     use super::*;
+    use http::header::CONTENT_LENGTH;
 
     fn head(raw: &str) -> Result<Option<Head>, DecodeError> {
         parse_head(&mut BytesMut::from(raw), &Method::GET)
@@ -503,6 +480,26 @@ mod tests {
         );
         let max = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", u64::MAX);
         assert_eq!(framing(&max), (Framing::Length(u64::MAX), true));
+    }
+
+    #[test]
+    fn hop_by_hop_fields_are_left_out_unless_a_tunnel_or_connection_names_more() {
+        let raw = "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\
+                   Transfer-Encoding: chunked\r\nX-Kept: 1\r\nContent-Type: text/plain\r\n\r\n";
+        let head = complete(raw, &Method::GET);
+        assert_eq!(head.framing, Framing::Chunked);
+        let names: Vec<&str> = head.parts.headers.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x-kept", "content-type"]);
+
+        let raw = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+        let head = complete(raw, &Method::GET);
+        assert_eq!(head.parts.headers["upgrade"], "websocket");
+        assert_eq!(head.parts.headers["connection"], "Upgrade");
+
+        // The fields `Connection` names are only known by name; the proxy's header rules strip them all.
+        let raw = "HTTP/1.1 200 OK\r\nConnection: x-hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nContent-Length: 0\r\n\r\n";
+        let head = complete(raw, &Method::GET);
+        assert_eq!(head.parts.headers.len(), 4);
     }
 
     #[test]

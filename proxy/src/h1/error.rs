@@ -19,6 +19,9 @@ pub(crate) enum H1Error {
     /// The server's response is not valid HTTP/1.1.
     #[error("invalid response")]
     Decode(#[source] DecodeError),
+    /// No complete response head arrived before the deadline (`[timeouts] response_header`).
+    #[error("no response head before the deadline")]
+    TimedOut,
     /// The client's request body failed (it hung up mid-upload, or went over the size limit).
     #[error("request body")]
     RequestBody(#[source] RequestBodyError),

@@ -11,6 +11,7 @@
 
 mod body;
 mod conn;
+mod controls;
 mod decode;
 mod encode;
 mod error;
@@ -19,7 +20,7 @@ mod response;
 pub(crate) mod server;
 
 pub(crate) use body::H1Body;
-pub(crate) use conn::{Conn, Upload};
+pub(crate) use conn::{Conn, Failure, Upload};
 pub(crate) use decode::DecodeError;
 pub(crate) use encode::{BodyFraming, head as encode_head};
 pub(crate) use error::H1Error;

@@ -5,7 +5,11 @@ use std::mem::MaybeUninit;
 use bytes::BytesMut;
 use http::{Method, Request, Uri, Version};
 
-use super::decode::{DecodeError, MAX_HEADERS, SPARE_FIELDS, field_map, record_spans};
+use super::decode::{DecodeError, MAX_HEADERS, field_map, record_spans};
+
+/// Room left in a request's header map for the fields the proxy adds: `x-forwarded-for`, `-proto` and `-host`,
+/// and the request id (see `decode::RESPONSE_SPARE` on why no more).
+const REQUEST_SPARE: usize = 4;
 
 /// The first bytes of an HTTP/2 connection with prior knowledge.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
@@ -77,17 +81,14 @@ pub(crate) fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Parsed
     if request.version != Some(1) || request.method == Some("CONNECT") || request.headers.iter().any(needs_hyper) {
         return Ok(Some(Parsed::HandOver));
     }
-    let keep_alive = !request
-        .headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-        .any(|h| has_token(h.value, b"close"));
     let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
         .map_err(|err| RequestError::Invalid(err.to_string()))?;
     let path = request.path.unwrap_or_default().as_bytes();
     let path_at = path.as_ptr().addr().wrapping_sub(buf.as_ptr().addr());
     let path_end = path_at.wrapping_add(path.len());
-    let spans = record_spans(request.headers, buf);
+    let (spans, controls) = record_spans(request.headers, buf);
+    // Fields a `Connection` header names are left for the proxy's header rules to strip, with the rest.
+    let strip = controls.hop_by_hop && !controls.names_fields;
 
     let block = buf.split_to(len).freeze();
     let target = block
@@ -95,7 +96,7 @@ pub(crate) fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Parsed
         .map(|path| block.slice_ref(path))
         .ok_or_else(|| RequestError::Invalid("request target".to_owned()))?;
     let uri = Uri::from_maybe_shared(target).map_err(|err| RequestError::Invalid(err.to_string()))?;
-    let headers = field_map(&block, &spans, SPARE_FIELDS).map_err(|err| match err {
+    let headers = field_map(&block, &spans, REQUEST_SPARE, strip).map_err(|err| match err {
         DecodeError::InvalidHeader { name } => RequestError::Invalid(format!("invalid header `{name}`")),
         other => RequestError::Invalid(other.to_string()),
     })?;
@@ -106,7 +107,7 @@ pub(crate) fn parse(buf: &mut BytesMut, max_head: usize) -> Result<Option<Parsed
     parts.headers = headers;
     Ok(Some(Parsed::Request {
         request: Request::from_parts(parts, ()),
-        keep_alive,
+        keep_alive: !controls.close,
     }))
 }
 
@@ -169,6 +170,16 @@ mod tests {
     fn connection_close_ends_keep_alive() {
         assert!(!request("GET / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n").1);
         assert!(request("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").1);
+    }
+
+    #[test]
+    fn hop_by_hop_fields_stay_with_this_hop() {
+        let (req, keep_alive) = request("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n\r\n");
+        assert!(keep_alive);
+        assert_eq!(req.headers().len(), 1, "{:?}", req.headers());
+        // Named fields are only known by name: the proxy's header rules strip those, and the rest with them.
+        let (req, _) = request("GET / HTTP/1.1\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n");
+        assert_eq!(req.headers().len(), 2);
     }
 
     #[test]

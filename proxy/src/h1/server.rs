@@ -63,12 +63,21 @@ pub(crate) async fn serve<I>(
     client: &ClientInfo,
     https_port: Option<HttpsPort>,
     settings: Settings,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Ended<I>
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buf = BytesMut::new();
+    // One timer for the connection, moved lazily: arming and cancelling a timer per request cost more than
+    // parsing the request. It may go off before the current deadline, which then re-arms it.
+    let timer = tokio::time::sleep(settings.head_timeout);
+    tokio::pin!(timer);
+    // Likewise one wait for shutdown, on a receiver of its own (the other one is read between requests), instead of
+    // joining and leaving the watch's waiter list per request.
+    let mut shutdown = stop.clone();
+    let stopped = shutdown.changed();
+    tokio::pin!(stopped);
     loop {
         let deadline = Instant::now() + settings.head_timeout;
         let parsed = loop {
@@ -93,9 +102,15 @@ where
             let read = tokio::select! {
                 biased;
                 read = io.read_buf(&mut buf) => read,
-                () = tokio::time::sleep_until(deadline) => return Ended::Closed,
+                () = &mut timer => {
+                    if Instant::now() >= deadline {
+                        return Ended::Closed;
+                    }
+                    timer.as_mut().reset(deadline);
+                    continue;
+                }
                 // Shutdown closes a connection between requests, never one with a request under way.
-                _ = stop.changed(), if waiting => return Ended::Closed,
+                _ = &mut stopped, if waiting => return Ended::Closed,
             };
             if !matches!(read, Ok(n) if n > 0) {
                 return Ended::Closed;
