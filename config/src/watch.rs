@@ -61,9 +61,22 @@ pub fn watch_files(
             dirs.push((dir, path.clone()));
         }
     }
+    // Logs and other busy files may share a directory with the config: events about them alone are ignored, so
+    // the files are not re-read many times a second. A watched symlink (a Kubernetes ConfigMap) changes when
+    // another name (`..data`) is re-pointed, so then every event counts.
+    let names: Vec<std::ffi::OsString> = files
+        .iter()
+        .filter_map(|(f, _)| f.file_name())
+        .map(Into::into)
+        .collect();
+    let any_event = files.iter().any(|(f, _)| f.is_symlink());
     let handler = move |result: DebounceEventResult| {
-        if result.is_err() {
-            // The watcher lost events (e.g. queue overflow); the content check below still catches a change.
+        // An error means events were lost (e.g. queue overflow): check the files then.
+        if let Ok(events) = &result
+            && !any_event
+            && !names_any(events.iter().flat_map(|event| &event.paths), &names)
+        {
+            return;
         }
         let mut changed = false;
         for (file, last) in &mut files {
@@ -91,6 +104,11 @@ pub fn watch_files(
             .map_err(|e| error(entry, e))?;
     }
     Ok(FileWatcher { _debouncer: debouncer })
+}
+
+/// Whether any of `paths` has one of the file names in `names`.
+fn names_any<'a>(mut paths: impl Iterator<Item = &'a PathBuf>, names: &[std::ffi::OsString]) -> bool {
+    paths.any(|path| path.file_name().is_some_and(|name| names.iter().any(|n| n == name)))
 }
 
 /// The directory to watch for `path`: its parent, or the working directory for a bare file name.
@@ -135,6 +153,22 @@ mod tests {
         })
         .unwrap();
         (watcher, count)
+    }
+
+    #[test]
+    fn only_events_naming_a_watched_file_count() {
+        let names = ["sluice.toml".into(), "site.pem".into()];
+        let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert!(names_any(
+            paths(&["/etc/sluice/access.log", "/etc/sluice/sluice.toml"]).iter(),
+            &names
+        ));
+        assert!(names_any(paths(&["/certs/site.pem"]).iter(), &names));
+        assert!(!names_any(
+            paths(&["/etc/sluice/access.log", "/etc/sluice/.sluice.toml.swp"]).iter(),
+            &names
+        ));
+        assert!(!names_any(paths(&["/etc/sluice"]).iter(), &names));
     }
 
     #[test]
