@@ -124,6 +124,10 @@ impl Conn {
             .timer
             .take()
             .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
+        // Deadlines usually only grow, but a reload can shorten `[timeouts] response_header`.
+        if timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
+        }
         let outcome = {
             let exchange = self.exchange_unbounded(head, body, framing, method);
             tokio::pin!(exchange);
@@ -526,5 +530,28 @@ mod tests {
             timeout,
             "exactly at the deadline, not at an earlier one"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shorter_deadline_than_the_last_one_is_kept() {
+        use std::time::Duration;
+        // After a reload shortened the timeout, the timer left at the long deadline must not delay the short one.
+        let mut conn = slow_upstream(vec![Some(0), None]).await;
+        let parts = http::Request::get("/").body(()).expect("request").into_parts().0;
+        let (head, framing) = encode::head(&parts, Some(0), true);
+        let mut body = Frames {
+            frames: VecDeque::new(),
+            hang: false,
+        };
+        conn.exchange(&head, &mut body, framing, &Method::GET, far())
+            .await
+            .expect("first exchange");
+        let start = Instant::now();
+        let failure = conn
+            .exchange(&head, &mut body, framing, &Method::GET, start + Duration::from_secs(5))
+            .await
+            .expect_err("a silent server times out");
+        assert!(matches!(failure.error, H1Error::TimedOut), "{:?}", failure.error);
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
     }
 }
