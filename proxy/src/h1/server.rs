@@ -124,8 +124,10 @@ where
         if let Some(port) = https_port {
             request.extensions_mut().insert(port);
         }
-        // Boxed: the connection's own state stays small while it waits for the next request.
-        let response = Box::pin(proxy.handle(request, client)).await;
+        // Boxed: the connection's own state stays small while it waits for the next request. The box comes first
+        // so the request's future (several KiB) is built in place rather than on the stack and copied over.
+        let slot = Box::new_uninit();
+        let response = Box::into_pin(Box::write(slot, proxy.handle(request, client))).await;
         let close = !keep_alive || *stop.borrow();
         if respond(&mut io, response, head_request, close).await.is_err() || close {
             let _ = io.shutdown().await;
