@@ -515,17 +515,21 @@ async fn send(
     client: &ClientInfo,
 ) -> Result<Response<UpstreamBody>, ProxyError> {
     let target = &version.pool.servers[server];
-    let path = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    parts.uri = Uri::builder()
-        .scheme(version.pool.scheme.clone())
-        .authority(target.authority.clone())
-        .path_and_query(path)
-        .build()
-        .map_err(|e| ProxyError::BadRequest { reason: e.to_string() })?;
+    // HTTP/2 sends scheme and authority with every request (`:scheme`, `:authority`), and hyper's client picks the
+    // connection by them. HTTP/1.1 sends only the path, on a connection of the server's own: no URI to rebuild.
+    if version.pool.h2 {
+        let path = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        parts.uri = Uri::builder()
+            .scheme(version.pool.scheme.clone())
+            .authority(target.authority.clone())
+            .path_and_query(path)
+            .build()
+            .map_err(|e| ProxyError::BadRequest { reason: e.to_string() })?;
+    }
     // Tells a client hang-up (hyper drops this future) apart from an upstream failure in the logs.
     let mut hangup = HangupLog {
         route: route.name(),

@@ -90,17 +90,18 @@ impl KeepAlive {
         self.idle.lock().map(|idle| idle.len()).unwrap_or(0)
     }
 
-    /// Sends `req` (its URI absolute: scheme and authority pick the server) on an idle connection, or on a new one
-    /// when none is left; returns the response, whose body hands the connection back when it ends. Fails with
-    /// [`SendError::TimedOut`] when the response head has not arrived by `deadline`.
+    /// Sends `req` to the server at `origin` (`scheme://authority/`; the request's own URI only gives the path) on
+    /// an idle connection, or on a new one when none is left; returns the response, whose body hands the connection
+    /// back when it ends. Fails with [`SendError::TimedOut`] when the response head has not arrived by `deadline`.
     pub(crate) async fn send(
         self: &Arc<Self>,
         connector: &UpstreamConnector,
+        origin: &Uri,
         req: Request<RequestBody>,
         deadline: Instant,
     ) -> Result<Response<H1Body>, SendError> {
         let (mut parts, mut body) = req.into_parts();
-        fill_host(&mut parts);
+        fill_host(&mut parts, origin);
         let exact = http_body::Body::size_hint(&body).exact();
         let (head, framing) = h1::encode_head(&parts, exact, http_body::Body::is_end_stream(&body));
         loop {
@@ -108,7 +109,7 @@ impl KeepAlive {
                 Some(conn) => conn,
                 // Boxed: connecting is the rare path, and its state inline would be carried by every request's
                 // future.
-                None => Box::pin(tokio::time::timeout_at(deadline, connect(connector, parts.uri.clone())))
+                None => Box::pin(tokio::time::timeout_at(deadline, connect(connector, origin.clone())))
                     .await
                     .map_err(|_| SendError::TimedOut)??,
             };
@@ -143,11 +144,11 @@ async fn connect(connector: &UpstreamConnector, target: Uri) -> Result<Conn, Sen
     Ok(Conn::new(io))
 }
 
-/// Sets `Host` from the absolute URI's authority when the client sent none (the request line carries only the
-/// path and query).
-fn fill_host(parts: &mut http::request::Parts) {
+/// Sets `Host` to the server's authority when the request has none (the request line carries only the path and
+/// query).
+fn fill_host(parts: &mut http::request::Parts, origin: &Uri) {
     if !parts.headers.contains_key(HOST)
-        && let Some(authority) = parts.uri.authority()
+        && let Some(authority) = origin.authority()
         && let Ok(host) = HeaderValue::from_str(authority.as_str())
     {
         parts.headers.insert(HOST, host);
@@ -218,15 +219,22 @@ mod tests {
         UpstreamConnector::new(HttpConnector::new(), UpstreamProtocol::Http1, None).expect("connector")
     }
 
-    fn get(addr: std::net::SocketAddr) -> Request<RequestBody> {
+    fn origin(addr: std::net::SocketAddr) -> Uri {
+        format!("http://{addr}/").parse().expect("uri")
+    }
+
+    fn get() -> Request<RequestBody> {
         let mut req = Request::new(RequestBody::Empty);
-        *req.uri_mut() = format!("http://{addr}/x?y=1").parse().expect("uri");
+        *req.uri_mut() = "/x?y=1".parse().expect("uri");
         req
     }
 
     /// Sends a GET and reads the whole response body (which returns the connection when it ends).
     async fn fetch(pool: &Arc<KeepAlive>, addr: std::net::SocketAddr) -> Bytes {
-        let response = pool.send(&connector(), get(addr), far()).await.expect("response");
+        let response = pool
+            .send(&connector(), &origin(addr), get(), far())
+            .await
+            .expect("response");
         response.into_body().collect().await.expect("body").to_bytes()
     }
 
@@ -247,7 +255,11 @@ mod tests {
         let pool = KeepAlive::new(Duration::from_secs(60));
         let mut pending = Vec::new();
         for _ in 0..3 {
-            pending.push(pool.send(&connector(), get(addr), far()).await.expect("response"));
+            pending.push(
+                pool.send(&connector(), &origin(addr), get(), far())
+                    .await
+                    .expect("response"),
+            );
         }
         assert_eq!(
             pool.idle_count(),
@@ -265,7 +277,10 @@ mod tests {
     async fn an_unread_body_closes_its_connection_and_expired_ones_are_closed() {
         let (addr, accepted) = server_with_body(true, "a longer body than one poll takes").await;
         let pool = KeepAlive::new(Duration::from_millis(50));
-        let response = pool.send(&connector(), get(addr), far()).await.expect("response");
+        let response = pool
+            .send(&connector(), &origin(addr), get(), far())
+            .await
+            .expect("response");
         drop(response);
         fetch(&pool, addr).await;
         assert_eq!(accepted.load(std::sync::atomic::Ordering::Relaxed), 2);
@@ -323,14 +338,15 @@ mod tests {
     }
 
     #[test]
-    fn host_comes_from_the_authority_when_missing() {
+    fn host_comes_from_the_servers_authority_when_missing() {
         let mut req = Request::new(());
-        *req.uri_mut() = "http://10.0.0.1:8080/a/b?c=d".parse().expect("uri");
+        *req.uri_mut() = "/a/b?c=d".parse().expect("uri");
         let (mut parts, ()) = req.into_parts();
-        fill_host(&mut parts);
+        let origin: Uri = "http://10.0.0.1:8080/".parse().expect("uri");
+        fill_host(&mut parts, &origin);
         assert_eq!(parts.headers[HOST], "10.0.0.1:8080");
         parts.headers.insert(HOST, HeaderValue::from_static("kept"));
-        fill_host(&mut parts);
+        fill_host(&mut parts, &origin);
         assert_eq!(parts.headers[HOST], "kept");
     }
 }

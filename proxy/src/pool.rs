@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use http::Uri;
 use http::uri::Authority;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -45,6 +46,9 @@ pub(crate) struct Server {
     pub(crate) addr: ServerAddr,
     /// Pre-parsed so building the upstream URI per request is a reference-count bump.
     pub(crate) authority: Authority,
+    /// `scheme://authority/`: what opening a connection to this server needs (HTTP/1.1 requests carry only their
+    /// path, so they do not say which server they go to).
+    pub(crate) origin: Uri,
     /// `host:port`, shared with access-log lines.
     pub(crate) label: Arc<str>,
     /// False once active health checks failed `unhealthy` times in a row.
@@ -90,11 +94,24 @@ pub(crate) struct Pool {
 impl Pool {
     /// A pool for `upstream`; an error when a server address cannot be an HTTP authority.
     pub(crate) fn new(upstream: &Upstream, timeouts: &Timeouts, telemetry: &Telemetry) -> Result<Self, String> {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeouts.connect));
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let connector = UpstreamConnector::new(connector, upstream.protocol, upstream.tls.as_ref())
+            .map_err(|e| format!("upstream `{}`: {e}", upstream.name))?;
+        let scheme = connector.scheme();
         let servers = upstream
             .servers
             .iter()
             .map(|addr| {
                 let authority = Authority::try_from(addr.to_string().as_str())
+                    .map_err(|e| format!("upstream `{}` server `{addr}`: {e}", upstream.name))?;
+                let origin = Uri::builder()
+                    .scheme(scheme.clone())
+                    .authority(authority.clone())
+                    .path_and_query("/")
+                    .build()
                     .map_err(|e| format!("upstream `{}` server `{addr}`: {e}", upstream.name))?;
                 let up = telemetry.server_up(&upstream.name, &addr.to_string());
                 up.set(1);
@@ -102,6 +119,7 @@ impl Pool {
                     label: Arc::from(addr.to_string().as_str()),
                     addr: addr.clone(),
                     authority,
+                    origin,
                     healthy: AtomicBool::new(true),
                     check_streak: AtomicU32::new(0),
                     failures: AtomicU32::new(0),
@@ -113,13 +131,6 @@ impl Pool {
                 })
             })
             .collect::<Result<Box<[Server]>, String>>()?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeouts.connect));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let connector = UpstreamConnector::new(connector, upstream.protocol, upstream.tls.as_ref())
-            .map_err(|e| format!("upstream `{}`: {e}", upstream.name))?;
-        let scheme = connector.scheme();
         let mut builder = Client::builder(TokioExecutor::new());
         builder.pool_timer(TokioTimer::new()).pool_idle_timeout(timeouts.idle);
         if upstream.protocol.is_h2() {
@@ -163,7 +174,12 @@ impl Pool {
             };
         }
         // HTTP/1.1 connections keep a timer each for their deadlines: see `Conn::exchange`.
-        match self.servers[index].keepalive.send(&self.connector, req, deadline).await {
+        let server = &self.servers[index];
+        match server
+            .keepalive
+            .send(&self.connector, &server.origin, req, deadline)
+            .await
+        {
             Ok(response) => Ok(response.map(UpstreamBody::H1)),
             Err(SendError::Connect(err)) => Err(UpstreamFailure::Connect(err)),
             Err(SendError::Exchange(err)) => Err(UpstreamFailure::Exchange(err)),

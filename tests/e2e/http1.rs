@@ -90,3 +90,18 @@ async fn bad_heads_get_400_with_the_reason_and_http10_still_works() {
     assert!(answer.contains(" 200 OK\r\n") && answer.ends_with("blue\n"), "{answer}");
     assert_eq!(blue.requests(), 1);
 }
+
+#[tokio::test]
+async fn absolute_form_targets_reach_the_upstream_as_path_and_host() {
+    let (blue, _canary, sluice) = start().await;
+    let answer = exchange(
+        sluice.addr(),
+        b"GET http://x.test:8080/echo?q=1 HTTP/1.1\r\nhost: x.test:8080\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    // The upstream's view of the request line: the path alone, the authority left to `Host`.
+    assert!(answer.contains("GET /echo?q=1 HTTP/1.1\n"), "{answer}");
+    assert!(answer.contains("host: x.test:8080\n"), "{answer}");
+    assert_eq!(blue.requests(), 1);
+}
