@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::Response;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::edge::pending::PendingLog;
-use crate::h1::H1Body;
+use crate::h1::{H1Body, RawFields};
 use crate::telemetry::{Outcome, UpstreamErrorKind, VersionTelemetry};
 
 /// The body of a request sent upstream.
@@ -202,6 +203,36 @@ impl ProxyBody {
                 recording: Some(recording),
             },
         }
+    }
+
+    /// The response's end-to-end header fields as an HTTP/1.1 upstream wrote them, when they are not in its map.
+    pub(crate) fn fields(&self) -> Option<&RawFields> {
+        match &self.inner {
+            Inner::Upstream {
+                body: UpstreamBody::H1(body),
+                ..
+            } => body.fields(),
+            _ => None,
+        }
+    }
+
+    fn take_fields(&mut self) -> Option<RawFields> {
+        match &mut self.inner {
+            Inner::Upstream {
+                body: UpstreamBody::H1(body),
+                ..
+            } => body.take_fields(),
+            _ => None,
+        }
+    }
+}
+
+/// Puts every header field of `response` in its map: those an HTTP/1.1 upstream's fields kept as lines (see
+/// [`RawFields`]) join the ones already there. Whatever reads, replaces or removes response headers calls this
+/// first; only appending does not need it.
+pub(crate) fn complete_headers(response: &mut Response<ProxyBody>) {
+    if let Some(fields) = response.body_mut().take_fields() {
+        fields.append_to(response.headers_mut());
     }
 }
 

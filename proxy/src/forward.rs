@@ -9,7 +9,7 @@ use http::{Method, Request, Response, Uri, Version as HttpVersion};
 use sluice_config::{Cidr, Config, Store};
 use tokio::time::Instant;
 
-use crate::body::{BodyTooLarge, ProxyBody, Recording, RequestBody, RequestBodyError, UpstreamBody};
+use crate::body::{BodyTooLarge, ProxyBody, Recording, RequestBody, RequestBodyError, UpstreamBody, complete_headers};
 use crate::edge::access_log::{AccessLog, Destination, Format};
 use crate::edge::client_addr::client_ip;
 use crate::edge::pending::PendingLog;
@@ -210,9 +210,11 @@ impl Proxy {
                 version,
                 route: route.name(),
             };
+            complete_headers(&mut response);
             route.edge.response.apply(response.headers_mut(), &vars);
         }
-        // The client was assigned a version: tell it so whatever the upstream answered.
+        // The client was assigned a version: tell it so whatever the upstream answered. Appended, so the
+        // upstream's own cookies can stay as lines.
         if let Some(cookie) = cookie {
             response.headers_mut().append(SET_COOKIE, cookie);
         }
@@ -459,6 +461,10 @@ fn real_client_ip<B>(req: &Request<B>, client: &ClientInfo, trusted: &[Cidr]) ->
 
 /// Returns the request id to the client.
 fn with_request_id(mut response: Response<ProxyBody>, table: &Table, id: HeaderValue) -> Response<ProxyBody> {
+    // An upstream that echoes the id must not make it appear twice.
+    if response.body().fields().is_some_and(|f| f.contains(&table.request_id)) {
+        complete_headers(&mut response);
+    }
     response.headers_mut().insert(table.request_id.clone(), id);
     response
 }

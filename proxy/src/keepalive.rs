@@ -117,7 +117,7 @@ impl KeepAlive {
                 Ok((head, upload)) => {
                     let reusable = head.keep_alive && upload == Upload::Complete;
                     let home = reusable.then(|| Arc::clone(self));
-                    let body = H1Body::new(conn, head.framing, home);
+                    let body = H1Body::new(conn, head.framing, home, head.fields);
                     return Ok(Response::from_parts(head.parts, body));
                 }
                 // The server closed the idle connection just as the request went out; it never saw the request,

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::RequestBody;
+use crate::body::{RequestBody, complete_headers};
 use crate::edge::proxy_protocol::{Rewind, read_header};
 use crate::forward::{ClientInfo, Proxy};
 use crate::h1::server::{self, Ended, Settings};
@@ -279,7 +279,12 @@ async fn serve_connection<I>(
         // Boxed: hyper keeps a slot the size of this future in every connection for as long as it is open, and
         // moves the future into it per request; a request's state is kilobytes, so an idle keep-alive connection
         // would hold that much for nothing, and every request would copy it.
-        Box::pin(async move { Ok::<_, Infallible>(proxy.handle(req.map(RequestBody::client), &client).await) })
+        Box::pin(async move {
+            let mut response = proxy.handle(req.map(RequestBody::client), &client).await;
+            // hyper writes only the map.
+            complete_headers(&mut response);
+            Ok::<_, Infallible>(response)
+        })
     });
     // With upgrades: a WebSocket handshake hands the raw connection to the tunnel once it is answered 101.
     let conn = builder.serve_connection_with_upgrades(io, service).into_owned();

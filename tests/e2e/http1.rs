@@ -105,3 +105,118 @@ async fn absolute_form_targets_reach_the_upstream_as_path_and_host() {
     assert!(answer.contains("host: x.test:8080\n"), "{answer}");
     assert_eq!(blue.requests(), 1);
 }
+
+/// An upstream that answers every request, on kept-alive connections, with the bytes of `response`.
+async fn canned_upstream(response: &'static str) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                loop {
+                    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4) else {
+                        let mut chunk = [0; 4096];
+                        match stream.read(&mut chunk).await {
+                            Ok(n) if n > 0 => seen.extend_from_slice(&chunk[..n]),
+                            _ => return,
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length: "))
+                        .map_or(0, |n| n.trim().parse().unwrap());
+                    while seen.len() < end + length {
+                        let mut chunk = [0; 4096];
+                        match stream.read(&mut chunk).await {
+                            Ok(n) if n > 0 => seen.extend_from_slice(&chunk[..n]),
+                            _ => return,
+                        }
+                    }
+                    seen.drain(..end + length);
+                    if stream.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn upstream_fields_pass_as_sent_on_both_client_paths_with_one_request_id_and_one_date() {
+    let blue = canned_upstream(
+        "HTTP/1.1 200 OK\r\nServer: canned\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\
+         X-Request-Id: upstream-echo\r\nSet-Cookie: a=1\r\nDate: Mon, 23 Nov 2026 17:00:00 GMT\r\n\
+         Content-Length: 3\r\n\r\nok\n",
+    )
+    .await;
+    let canary = upstream("canary").spawn().await.unwrap();
+    let sluice = SluiceProcess::start(binary(), &two_version_config(blue, canary.addr(), "blue = 1", ""));
+    // A bodiless request (sluice's fast path), one with a body (hyper's path), and another bodiless one.
+    let answer = exchange(
+        sluice.addr(),
+        b"GET / HTTP/1.1\r\nhost: x\r\nx-request-id: caller-id\r\n\r\n\
+          POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello\
+          GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let lines: Vec<String> = answer.lines().map(str::to_ascii_lowercase).collect();
+    let count = |line: &str| lines.iter().filter(|l| l.as_str() == line).count();
+    assert_eq!(count("http/1.1 200 ok"), 3, "{answer}");
+    assert_eq!(count("server: canned"), 3, "{answer}");
+    assert_eq!(count("set-cookie: a=1"), 3, "{answer}");
+    assert_eq!(count("content-length: 3"), 3, "{answer}");
+    assert_eq!(count("date: mon, 23 nov 2026 17:00:00 gmt"), 3, "{answer}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("date:")).count(), 3, "{answer}");
+    // sluice's id replaces the one the upstream echoes; the caller's own id is kept.
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("x-request-id:")).count(),
+        3,
+        "{answer}"
+    );
+    assert_eq!(count("x-request-id: caller-id"), 1, "{answer}");
+    assert!(!answer.contains("upstream-echo"), "{answer}");
+    assert!(!lines.iter().any(|l| l.starts_with("keep-alive")), "{answer}");
+    assert_eq!(count("connection: close"), 1, "{answer}");
+}
+
+#[tokio::test]
+async fn response_header_rules_see_the_fields_the_upstream_sent() {
+    let blue = canned_upstream(
+        "HTTP/1.1 200 OK\r\nX-Secret: s3cr3t\r\nSet-Cookie: a=1\r\nX-Kept: yes\r\nContent-Length: 3\r\n\r\nok\n",
+    )
+    .await;
+    let canary = upstream("canary").spawn().await.unwrap();
+    let routes = r#"
+[[routes]]
+name = "api"
+path_prefix = "/api"
+weights = { blue = 1 }
+[routes.headers]
+response_set = { "set-cookie" = "b=2" }
+response_remove = ["x-secret"]
+"#;
+    let sluice = SluiceProcess::start(binary(), &two_version_config(blue, canary.addr(), "blue = 1", routes));
+    let answer = exchange(
+        sluice.addr(),
+        b"GET /api/a HTTP/1.1\r\nhost: x\r\n\r\n\
+          POST /api/b HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
+    )
+    .await;
+    let lines: Vec<String> = answer.lines().map(str::to_ascii_lowercase).collect();
+    let count = |line: &str| lines.iter().filter(|l| l.as_str() == line).count();
+    assert_eq!(count("http/1.1 200 ok"), 2, "{answer}");
+    assert_eq!(count("x-kept: yes"), 2, "{answer}");
+    assert!(!answer.to_ascii_lowercase().contains("x-secret"), "{answer}");
+    // `set` replaces the upstream's cookie rather than adding one.
+    assert_eq!(count("set-cookie: b=2"), 2, "{answer}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("set-cookie:")).count(),
+        2,
+        "{answer}"
+    );
+}

@@ -10,6 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use super::conn::Conn;
 use super::decode::{Chunked, Decoded, Framing};
 use super::error::H1Error;
+use super::fields::RawFields;
 use crate::keepalive::KeepAlive;
 
 /// The body of a response from an HTTP/1.1 upstream. The connection goes back to its server's idle stack the
@@ -20,6 +21,9 @@ pub(crate) struct H1Body {
     state: State,
     /// Where the connection goes once the body has ended; `None`: it closes then.
     home: Option<Arc<KeepAlive>>,
+    /// The response's end-to-end header fields, when they were kept as lines rather than put in its map: they
+    /// travel with the body so that the fast path can write them as they are (see [`RawFields`]).
+    fields: Option<RawFields>,
 }
 
 #[derive(Debug)]
@@ -32,7 +36,8 @@ enum State {
 
 impl H1Body {
     /// The body `framing` delimits on `conn`; the connection returns to `home` once the body has ended.
-    pub(crate) fn new(conn: Conn, framing: Framing, home: Option<Arc<KeepAlive>>) -> Self {
+    /// The response's `fields`, if kept as lines, go with it.
+    pub(crate) fn new(conn: Conn, framing: Framing, home: Option<Arc<KeepAlive>>, fields: Option<RawFields>) -> Self {
         let state = match framing {
             Framing::Empty | Framing::Length(0) => State::Done,
             Framing::Length(n) => State::Length(n),
@@ -43,11 +48,22 @@ impl H1Body {
             conn: Some(conn),
             state,
             home,
+            fields,
         };
         if matches!(body.state, State::Done) && body.home.is_some() {
             body.finish();
         }
         body
+    }
+
+    /// The response's header fields kept as lines, if any.
+    pub(crate) fn fields(&self) -> Option<&RawFields> {
+        self.fields.as_ref()
+    }
+
+    /// Takes the response's header fields kept as lines, to put them in its map.
+    pub(crate) fn take_fields(&mut self) -> Option<RawFields> {
+        self.fields.take()
     }
 
     /// Takes the raw connection after a `101 Switching Protocols` (with any bytes the server sent past the head);

@@ -454,7 +454,7 @@ mod tests {
             .expect("exchange");
         assert_eq!(response.parts.status, StatusCode::SWITCHING_PROTOCOLS);
         assert!(!response.keep_alive);
-        let mut body = crate::h1::H1Body::new(conn, response.framing, None);
+        let mut body = crate::h1::H1Body::new(conn, response.framing, None, response.fields);
         let (_, early) = body.take_conn().expect("connection").into_parts();
         assert_eq!(&early[..], b"EARLY");
     }

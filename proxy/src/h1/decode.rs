@@ -10,6 +10,7 @@ use http::{HeaderMap, Method, Response, StatusCode, Version};
 use smallvec::SmallVec;
 
 use super::controls::{Controls, Length, Role, parse_number};
+use super::fields::{self, RawFields};
 
 /// The largest response head accepted (status line + headers); more is a protocol error.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
@@ -38,7 +39,12 @@ pub(crate) struct Head {
     /// (RFC 9110 section 7.6.1), which the next hop must not see. They stay when the response opens a tunnel (a
     /// protocol switch needs `Upgrade`), and when `Connection` names further fields: stripping those is left to
     /// the proxy's header rules.
+    ///
+    /// When `fields` holds the end-to-end fields as lines, the map is empty (with room for what the proxy adds).
     pub(crate) parts: http::response::Parts,
+    /// The end-to-end fields as the upstream wrote them, when it wrote them in canonical form and no tunnel or
+    /// `Connection`-named field needs them in the map.
+    pub(crate) fields: Option<RawFields>,
     /// How the body that follows is delimited.
     pub(crate) framing: Framing,
     /// The connection can carry another request after this response's body (persistence, RFC 9112 section 9.3).
@@ -120,14 +126,28 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
     let (framing, keep_alive) = delimit(method, status, version, tunnel, &controls)?;
     let strip = controls.hop_by_hop && !tunnel && !controls.names_fields;
 
-    let block = buf.split_to(len).freeze();
-    let headers = field_map(&block, &spans, RESPONSE_SPARE, strip)?;
+    let mut block = buf.split_to(len);
+    // Fields that `Connection` names are stripped by the proxy's header rules, which need a map.
+    let kept = if tunnel || controls.names_fields {
+        None
+    } else {
+        fields::compact(&mut block, &spans)
+    };
+    let block = block.freeze();
+    let (headers, fields) = match kept {
+        Some(kept) => (
+            HeaderMap::with_capacity(RESPONSE_SPARE),
+            Some(RawFields::new(&block, &kept)),
+        ),
+        None => (field_map(&block, &spans, RESPONSE_SPARE, strip)?, None),
+    };
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = status;
     parts.version = version;
     parts.headers = headers;
     Ok(Some(Head {
         parts,
+        fields,
         framing,
         keep_alive,
     }))
@@ -173,9 +193,9 @@ fn delimit(
 /// Where one field line's name and value lie in the buffer it was parsed from.
 #[derive(Clone, Copy)]
 pub(super) struct FieldSpan {
-    name: (usize, usize),
-    value: (usize, usize),
-    role: Role,
+    pub(super) name: (usize, usize),
+    pub(super) value: (usize, usize),
+    pub(super) role: Role,
 }
 
 /// The spans of one head: on the stack for the usual dozen or so fields (no allocation, and no zeroing of room for
@@ -393,8 +413,102 @@ mod tests {
         parse_head(&mut BytesMut::from(raw), &Method::GET)
     }
 
+    /// The head of `raw`, with any fields kept as lines put in the map.
     fn complete(raw: &str, method: &Method) -> Head {
-        parse_head(&mut BytesMut::from(raw), method).unwrap().unwrap()
+        let mut head = parse_head(&mut BytesMut::from(raw), method).unwrap().unwrap();
+        if let Some(fields) = head.fields.take() {
+            fields.append_to(&mut head.parts.headers);
+        }
+        head
+    }
+
+    /// The head of `raw`, as parsed.
+    fn lines(raw: &str) -> Head {
+        parse_head(&mut BytesMut::from(raw), &Method::GET).unwrap().unwrap()
+    }
+
+    #[test]
+    fn canonical_fields_stay_lines_without_the_hop_by_hop_ones() {
+        let raw = "HTTP/1.1 200 OK\r\nServer: nginx\r\nConnection: keep-alive\r\nDate: Mon, 23 Nov 2026 17:00:00 GMT\r\n\
+                   Keep-Alive: timeout=5\r\nContent-Length: 3\r\nX-Request-Id: abc\r\n\r\nok\n";
+        let mut buf = BytesMut::from(raw);
+        let head = parse_head(&mut buf, &Method::GET).unwrap().unwrap();
+        assert_eq!(&buf[..], b"ok\n", "the body stays in the buffer");
+        assert!(head.parts.headers.is_empty());
+        let fields = head.fields.expect("kept as lines");
+        assert_eq!(
+            std::str::from_utf8(fields.as_bytes()).unwrap(),
+            "Server: nginx\r\nDate: Mon, 23 Nov 2026 17:00:00 GMT\r\nContent-Length: 3\r\nX-Request-Id: abc\r\n"
+        );
+        assert!(fields.has_date() && fields.has_length());
+        assert!(fields.contains(&HeaderName::from_static("x-request-id")));
+        assert!(!fields.contains(&HeaderName::from_static("x-request")));
+        let mut map = HeaderMap::new();
+        fields.append_to(&mut map);
+        assert_eq!(map.len(), 4);
+        assert_eq!(map["x-request-id"], "abc");
+
+        let head = lines("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        let fields = head.fields.expect("kept as lines");
+        assert!(fields.as_bytes().is_empty() && !fields.has_date() && !fields.has_length());
+    }
+
+    #[test]
+    fn other_forms_tunnels_and_named_fields_go_in_the_map() {
+        for raw in [
+            "HTTP/1.1 200 OK\r\nX-A:1\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX-A:  1\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX-A: 1 \r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\nX-A: 1\nContent-Length: 0\n\n",
+            "HTTP/1.1 200 OK\r\nX-A:\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nConnection: x-a\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nX-A: 1\r\n\r\n",
+        ] {
+            let head = lines(raw);
+            assert!(head.fields.is_none(), "{raw:?}");
+            assert!(head.parts.headers.contains_key("x-a"), "{raw:?}");
+        }
+        // A line that is not passed on may take any form.
+        let head = lines("HTTP/1.1 200 OK\r\nKeep-Alive:5\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(
+            head.fields.expect("kept as lines").as_bytes(),
+            b"X-A: 1\r\nContent-Length: 0\r\n"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever fields a head has, and in whichever form, the fields that reach the next hop are the same.
+        #[test]
+        fn lines_and_map_carry_the_same_fields(
+            fields in proptest::collection::vec(
+                (proptest::sample::select(vec!["X-A", "x-b", "Date", "Set-Cookie", "Connection", "Keep-Alive",
+                    "TE", "Upgrade", "Content-Length", "Transfer-Encoding"]),
+                 "[a-z0-9=;]{1,8}"),
+                0..12,
+            )
+        ) {
+            let canonical: String = fields.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+            let other: String = fields.iter().map(|(n, v)| format!("{n}:{v}\r\n")).collect();
+            let parse = |lines: &str| parse_head(&mut BytesMut::from(format!("HTTP/1.1 200 OK\r\n{lines}\r\n").as_str()), &Method::GET);
+            match (parse(&canonical), parse(&other)) {
+                (Ok(Some(mut kept)), Ok(Some(mut mapped))) => {
+                    // Only lines that are not passed on may be kept in the other form.
+                    if let Some(fields) = mapped.fields.take() {
+                        fields.append_to(&mut mapped.parts.headers);
+                    }
+                    let has_date = kept.fields.as_ref().map(RawFields::has_date);
+                    if let Some(fields) = kept.fields.take() {
+                        fields.append_to(&mut kept.parts.headers);
+                        proptest::prop_assert_eq!(has_date, Some(mapped.parts.headers.contains_key("date")));
+                    }
+                    proptest::prop_assert_eq!(kept.parts.headers, mapped.parts.headers);
+                    proptest::prop_assert_eq!(kept.framing, mapped.framing);
+                    proptest::prop_assert_eq!(kept.keep_alive, mapped.keep_alive);
+                }
+                (Err(_), Err(_)) => {}
+                (a, b) => proptest::prop_assert!(false, "{a:?} vs {b:?}"),
+            }
+        }
     }
 
     fn framing(raw: &str) -> (Framing, bool) {

@@ -7,6 +7,7 @@ use http::header::{CONTENT_LENGTH, DATE};
 use http::{StatusCode, response::Parts};
 
 use super::encode::field;
+use super::fields::RawFields;
 
 /// How the response body is delimited for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,9 +20,14 @@ pub(crate) enum Delimit {
     Chunked,
 }
 
-/// How the body of a response with `status` to a HEAD request (or not) with `headers` and a body of `exact`
-/// length (when known) is delimited, and the length to announce when it is known but unstated.
-pub(crate) fn delimit(head_request: bool, parts: &Parts, exact: Option<u64>) -> (Delimit, Option<u64>) {
+/// How the body of a response (`parts` and the `fields` kept as lines) to a HEAD request (or not), with a body of
+/// `exact` length (when known), is delimited, and the length to announce when it is known but unstated.
+pub(crate) fn delimit(
+    head_request: bool,
+    parts: &Parts,
+    fields: Option<&RawFields>,
+    exact: Option<u64>,
+) -> (Delimit, Option<u64>) {
     let status = parts.status;
     if head_request
         || status.is_informational()
@@ -29,7 +35,7 @@ pub(crate) fn delimit(head_request: bool, parts: &Parts, exact: Option<u64>) -> 
         || status == StatusCode::NOT_MODIFIED
     {
         (Delimit::NoBody, None)
-    } else if parts.headers.contains_key(CONTENT_LENGTH) {
+    } else if fields.is_some_and(RawFields::has_length) || parts.headers.contains_key(CONTENT_LENGTH) {
         (Delimit::Length, None)
     } else if let Some(n) = exact {
         (Delimit::Length, Some(n))
@@ -38,14 +44,25 @@ pub(crate) fn delimit(head_request: bool, parts: &Parts, exact: Option<u64>) -> 
     }
 }
 
-/// Appends the status line and header fields of `parts` to `out`, with the framing `delimit` and `length` ask for,
-/// a `Date` when the response has none (as hyper adds), and `connection: close` when the connection ends after it.
-pub(crate) fn head(out: &mut Vec<u8>, parts: &Parts, delimit: Delimit, length: Option<u64>, close: bool) {
+/// Appends the status line and header fields of `parts` (after the `fields` kept as lines) to `out`, with the
+/// framing `delimit` and `length` ask for, a `Date` when the response has none (as hyper adds), and
+/// `connection: close` when the connection ends after it.
+pub(crate) fn head(
+    out: &mut Vec<u8>,
+    parts: &Parts,
+    fields: Option<&RawFields>,
+    delimit: Delimit,
+    length: Option<u64>,
+    close: bool,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(parts.status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    if let Some(fields) = fields {
+        out.extend_from_slice(fields.as_bytes());
+    }
     for (name, value) in &parts.headers {
         field(out, name.as_str().as_bytes(), value.as_bytes());
     }
@@ -55,7 +72,7 @@ pub(crate) fn head(out: &mut Vec<u8>, parts: &Parts, delimit: Delimit, length: O
     if delimit == Delimit::Chunked {
         field(out, b"transfer-encoding", b"chunked");
     }
-    if !parts.headers.contains_key(DATE) {
+    if !fields.is_some_and(RawFields::has_date) && !parts.headers.contains_key(DATE) {
         DATE_CACHE.with(|cache| field(out, b"date", cache.borrow_mut().now()));
     }
     if close {
@@ -107,21 +124,49 @@ mod tests {
     #[test]
     fn framing_follows_the_request_the_status_and_the_body() {
         let ok = parts(200, &[]);
-        assert_eq!(delimit(true, &ok, Some(3)), (Delimit::NoBody, None));
-        assert_eq!(delimit(false, &parts(204, &[]), None), (Delimit::NoBody, None));
-        assert_eq!(delimit(false, &parts(304, &[]), None), (Delimit::NoBody, None));
+        assert_eq!(delimit(true, &ok, None, Some(3)), (Delimit::NoBody, None));
+        assert_eq!(delimit(false, &parts(204, &[]), None, None), (Delimit::NoBody, None));
+        assert_eq!(delimit(false, &parts(304, &[]), None, None), (Delimit::NoBody, None));
         assert_eq!(
-            delimit(false, &parts(200, &[("content-length", "3")]), None),
+            delimit(false, &parts(200, &[("content-length", "3")]), None, None),
             (Delimit::Length, None)
         );
-        assert_eq!(delimit(false, &ok, Some(3)), (Delimit::Length, Some(3)));
-        assert_eq!(delimit(false, &ok, None), (Delimit::Chunked, None));
+        assert_eq!(delimit(false, &ok, None, Some(3)), (Delimit::Length, Some(3)));
+        assert_eq!(delimit(false, &ok, None, None), (Delimit::Chunked, None));
+    }
+
+    #[test]
+    fn fields_kept_as_lines_come_first_and_count_for_length_and_date() {
+        let raw = "HTTP/1.1 200 OK\r\nDate: then\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n";
+        let upstream = super::super::decode::parse_head(&mut bytes::BytesMut::from(raw), &http::Method::GET)
+            .expect("valid")
+            .expect("complete");
+        let fields = upstream.fields.as_ref();
+        assert!(fields.is_some());
+        let mut parts = upstream.parts;
+        parts
+            .headers
+            .insert("x-request-id", http::HeaderValue::from_static("7"));
+        assert_eq!(delimit(false, &parts, fields, Some(2)), (Delimit::Length, None));
+        let mut out = Vec::new();
+        head(&mut out, &parts, fields, Delimit::Length, None, false);
+        assert_eq!(
+            text(&out),
+            "HTTP/1.1 200 OK\r\nDate: then\r\nContent-Length: 2\r\nx-request-id: 7\r\n\r\n"
+        );
     }
 
     #[test]
     fn head_has_status_fields_framing_date_and_close() {
         let mut out = Vec::new();
-        head(&mut out, &parts(404, &[("x-a", "1")]), Delimit::Length, Some(12), true);
+        head(
+            &mut out,
+            &parts(404, &[("x-a", "1")]),
+            None,
+            Delimit::Length,
+            Some(12),
+            true,
+        );
         let written = text(&out);
         assert!(
             written.starts_with("HTTP/1.1 404 Not Found\r\nx-a: 1\r\ncontent-length: 12\r\ndate: "),
@@ -133,6 +178,7 @@ mod tests {
         head(
             &mut out,
             &parts(200, &[("date", "then")]),
+            None,
             Delimit::Chunked,
             None,
             false,

@@ -147,9 +147,10 @@ where
     I: AsyncWrite + Unpin,
 {
     let (parts, mut body) = response.into_parts();
-    let (delimit, length) = response::delimit(head_request, &parts, body.size_hint().exact());
+    let fields = body.fields();
+    let (delimit, length) = response::delimit(head_request, &parts, fields, body.size_hint().exact());
     let mut out = Vec::with_capacity(512);
-    response::head(&mut out, &parts, delimit, length, close);
+    response::head(&mut out, &parts, fields, delimit, length, close);
     drop(parts);
     if delimit == Delimit::NoBody {
         io.write_all(&out).await?;
@@ -223,7 +224,7 @@ where
     );
     let (parts, ()) = response.into_parts();
     let mut out = Vec::with_capacity(256);
-    response::head(&mut out, &parts, Delimit::Length, Some(text.len() as u64), true);
+    response::head(&mut out, &parts, None, Delimit::Length, Some(text.len() as u64), true);
     out.extend_from_slice(text.as_bytes());
     let _ = io.write_all(&out).await;
     let _ = io.shutdown().await;
