@@ -10,7 +10,7 @@ use http::{HeaderMap, Method, Response, StatusCode, Version};
 use smallvec::SmallVec;
 
 use super::controls::{Controls, Length, Role, parse_number};
-use super::fields::{self, RawFields};
+use super::fields::{self, RawFields, Shape};
 
 /// The largest response head accepted (status line + headers); more is a protocol error.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
@@ -119,19 +119,28 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
     };
     let code = response.code.unwrap_or_default();
     let status = StatusCode::from_u16(code).map_err(|_| DecodeError::InvalidStatus(code))?;
-    // The fields borrow `buf`, which must be split before they can become `Bytes`: keep positions only.
-    let (spans, controls) = record_spans(response.headers, buf);
+    let (controls, shape) = fields::survey(response.headers, buf);
     // A successful CONNECT turns the connection into a tunnel, like a 101.
     let tunnel = status == StatusCode::SWITCHING_PROTOCOLS || (method == Method::CONNECT && status.is_success());
     let (framing, keep_alive) = delimit(method, status, version, tunnel, &controls)?;
-    let strip = controls.hop_by_hop && !tunnel && !controls.names_fields;
-
-    let mut block = buf.split_to(len);
-    // Fields that `Connection` names are stripped by the proxy's header rules, which need a map.
-    let kept = if tunnel || controls.names_fields {
-        None
+    // A tunnel keeps its hop-by-hop fields (a protocol switch needs `Upgrade`), and the fields `Connection` names
+    // are stripped by the proxy's header rules: both need a map.
+    let as_lines = !tunnel && !controls.names_fields;
+    let strip = controls.hop_by_hop && as_lines;
+    let run = match shape {
+        Shape::Run(run) if as_lines => Some(run),
+        _ => None,
+    };
+    // The fields borrow `buf`, which must be split before they can become `Bytes`: keep positions only.
+    let spans = if run.is_some() {
+        Spans::new()
     } else {
-        fields::compact(&mut block, &spans)
+        record_spans(response.headers, buf).0
+    };
+    let mut block = buf.split_to(len);
+    let kept = match shape {
+        Shape::Gaps if as_lines => Some(fields::compact(&mut block, &spans)),
+        _ => run,
     };
     let block = block.freeze();
     let (headers, fields) = match kept {

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
-use super::controls::Role;
+use super::controls::{Controls, Role};
 use super::decode::FieldSpan;
 
 /// End-to-end header field lines of a response head, each `name: value\r\n`; hop-by-hop ones are cut out.
@@ -23,40 +23,99 @@ pub(crate) struct RawFields {
     date: bool,
     /// A `Content-Length` line is among them.
     length: bool,
+    /// One bit per line, chosen by [`name_bit`]: most names can be ruled out without reading the lines.
+    names: u64,
 }
 
-/// Where the kept lines lie in a head after [`compact`], before the head is frozen.
+/// Where the passed-on lines lie in a head, and what they hold.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Kept {
     start: usize,
     end: usize,
     date: bool,
     length: bool,
+    names: u64,
 }
 
-/// Moves the passed-on field lines of `head` (as `spans` locates them) together, over the lines the next hop must
-/// not see. `None`: some passed-on line is not in the canonical `name: value\r\n` form (other whitespace, a bare
-/// LF, an empty value), and the head is left as it was.
-pub(super) fn compact(head: &mut BytesMut, spans: &[FieldSpan]) -> Option<Kept> {
-    let canonical = |span: &FieldSpan| {
-        let ((name_start, name_end), (value_start, value_end)) = (span.name, span.value);
-        name_start < name_end
-            && head.get(name_end..value_start) == Some(b": ")
-            && head.get(value_end..value_end + 2) == Some(b"\r\n")
-    };
-    let passed = || spans.iter().filter(|span| span.role.passed_on());
-    if !passed().all(canonical) {
-        return None;
+impl Kept {
+    fn at(start: usize) -> Self {
+        Kept {
+            start,
+            end: start,
+            date: false,
+            length: false,
+            names: 0,
+        }
     }
-    let start = spans.first().map_or(0, |span| span.name.0);
-    let mut kept = Kept {
-        start,
-        end: start,
-        date: false,
-        length: false,
+
+    /// Notes a kept line named `name`, and of `role`.
+    fn note(&mut self, name: &[u8], role: Role) {
+        self.date |= name.eq_ignore_ascii_case(b"date");
+        self.length |= role == Role::ContentLength;
+        self.names |= name_bit(name);
+    }
+}
+
+/// A field name's bit in [`RawFields`]' summary of names: from its length and first letter, in any case.
+fn name_bit(name: &[u8]) -> u64 {
+    let first = name.first().map_or(0, |b| b.to_ascii_lowercase());
+    1 << ((name.len() * 7 + usize::from(first)) % 64)
+}
+
+/// How a head's passed-on field lines lie, as [`survey`] found them.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Shape {
+    /// All canonical, and one run: the lines between `start` and `end` can be taken as they are.
+    Run(Kept),
+    /// All canonical, with lines the next hop must not see between them: [`compact`] moves them together.
+    Gaps,
+    /// Some line is not in the canonical `name: value\r\n` form (other whitespace, a bare LF, an empty value).
+    Other,
+}
+
+/// Reads the framing and connection fields of a head's `fields` (parsed from `base`) and how its passed-on lines
+/// lie, in one pass and without storing anything per field: for the usual response, that is all decoding needs.
+pub(super) fn survey(fields: &[httparse::Header<'_>], base: &[u8]) -> (Controls, Shape) {
+    let mut controls = Controls::default();
+    let origin = base.as_ptr().addr();
+    let mut kept: Option<Kept> = None;
+    let mut gaps = false;
+    let mut canonical = true;
+    for field in fields {
+        let role = Role::of(field.name.as_bytes());
+        controls.note(role, field.value);
+        if !role.passed_on() || !canonical {
+            continue;
+        }
+        // httparse's slices lie in `base`; an empty value's may not, and is not canonical anyway.
+        let name_start = field.name.as_ptr().addr().wrapping_sub(origin);
+        let name_end = name_start + field.name.len();
+        let value_start = field.value.as_ptr().addr().wrapping_sub(origin);
+        let value_end = value_start.wrapping_add(field.value.len());
+        canonical = !field.value.is_empty()
+            && base.get(name_end..value_start) == Some(b": ")
+            && base.get(value_end..value_end.wrapping_add(2)) == Some(b"\r\n");
+        let line_end = value_end.wrapping_add(2);
+        let run = kept.get_or_insert_with(|| Kept::at(name_start));
+        gaps |= run.end != name_start;
+        run.end = line_end;
+        run.note(field.name.as_bytes(), role);
+    }
+    let shape = match kept {
+        _ if !canonical => Shape::Other,
+        _ if gaps => Shape::Gaps,
+        Some(run) => Shape::Run(run),
+        None => Shape::Run(Kept::at(0)),
     };
-    for span in passed() {
-        kept.date |= head[span.name.0..span.name.1].eq_ignore_ascii_case(b"date");
-        kept.length |= span.role == Role::ContentLength;
+    (controls, shape)
+}
+
+/// Moves the passed-on field lines of `head` (as `spans` locates them, all canonical) together, over the lines the
+/// next hop must not see.
+pub(super) fn compact(head: &mut BytesMut, spans: &[FieldSpan]) -> Kept {
+    let mut kept = Kept::at(spans.first().map_or(0, |span| span.name.0));
+    for span in spans.iter().filter(|span| span.role.passed_on()) {
+        kept.note(&head[span.name.0..span.name.1], span.role);
         let line = span.name.0..span.value.1 + 2;
         let len = line.len();
         if line.start != kept.end {
@@ -64,16 +123,17 @@ pub(super) fn compact(head: &mut BytesMut, spans: &[FieldSpan]) -> Option<Kept> 
         }
         kept.end += len;
     }
-    Some(kept)
+    kept
 }
 
 impl RawFields {
-    /// The lines [`compact`] kept, in the frozen `head`.
+    /// The lines `kept` locates in the frozen `head`.
     pub(super) fn new(head: &Bytes, kept: &Kept) -> Self {
         RawFields {
             lines: head.slice(kept.start..kept.end),
             date: kept.date,
             length: kept.length,
+            names: kept.names,
         }
     }
 
@@ -95,6 +155,9 @@ impl RawFields {
     /// Some field is named `name`.
     pub(crate) fn contains(&self, name: &HeaderName) -> bool {
         let name = name.as_str().as_bytes();
+        if self.names & name_bit(name) == 0 {
+            return false;
+        }
         self.fields().any(|(field, _)| field.eq_ignore_ascii_case(name))
     }
 
