@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use http::header::{HOST, HeaderValue, SET_COOKIE, TE, UPGRADE};
+use http::header::{Entry, HOST, HeaderValue, SET_COOKIE, TE, UPGRADE};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri, Version as HttpVersion};
 use sluice_config::{Cidr, Config, Store};
@@ -150,11 +150,11 @@ impl Proxy {
             HeaderValue::from_str(&client_ip.to_string()).expect("an IP address is a valid header value")
         };
         // Keep the caller's request id so one id follows the request through every service; else make one.
-        let request_id = match req.headers().get(&table.request_id) {
-            Some(id) => id.clone(),
-            None => {
+        let request_id = match req.headers_mut().entry(&table.request_id) {
+            Entry::Occupied(id) => id.get().clone(),
+            Entry::Vacant(slot) => {
                 let id = new_request_id();
-                req.headers_mut().insert(table.request_id.clone(), id.clone());
+                slot.insert(id.clone());
                 id
             }
         };

@@ -1,6 +1,7 @@
 //! Header rules of a proxy hop: drop hop-by-hop headers (RFC 9110 §7.6.1) and add the `x-forwarded-*` set.
 
 use http::HeaderMap;
+use http::header::Entry;
 use http::header::{
     CONNECTION, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRANSFER_ENCODING, UPGRADE,
 };
@@ -73,21 +74,21 @@ pub(crate) fn add_forwarded(
     proto: &'static str,
     host: Option<HeaderValue>,
 ) {
-    let joined = {
-        let mut prior = headers.get_all(&X_FORWARDED_FOR).iter().peekable();
-        if prior.peek().is_none() {
-            None
-        } else {
+    // One lookup (the name is hashed once) whether or not the client sent a chain.
+    match headers.entry(&X_FORWARDED_FOR) {
+        Entry::Vacant(slot) => {
+            slot.insert(client_ip.clone());
+        }
+        Entry::Occupied(mut slot) => {
             let mut chain: Vec<u8> = Vec::with_capacity(64);
-            for value in prior {
+            for value in slot.iter() {
                 chain.extend_from_slice(value.as_bytes());
                 chain.extend_from_slice(b", ");
             }
             chain.extend_from_slice(client_ip.as_bytes());
-            HeaderValue::from_bytes(&chain).ok()
+            slot.insert(HeaderValue::from_bytes(&chain).unwrap_or_else(|_| client_ip.clone()));
         }
-    };
-    headers.insert(X_FORWARDED_FOR.clone(), joined.unwrap_or_else(|| client_ip.clone()));
+    }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     if let Some(host) = host {
         headers.insert(X_FORWARDED_HOST.clone(), host);

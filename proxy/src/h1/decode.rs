@@ -3,6 +3,7 @@
 //! Header values and body data are slices of the read buffer, never copies: a proxy passes them on unchanged.
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
@@ -199,12 +200,25 @@ fn delimit(
     Ok((framing, keep_alive))
 }
 
-/// Where one field line's name and value lie in the buffer it was parsed from.
+/// Where one field line's name and value lie in the buffer it was parsed from. Offsets are `u32` (a head is at
+/// most [`MAX_HEAD`] bytes) so that the usual head's spans stay small to build and to move.
 #[derive(Clone, Copy)]
 pub(super) struct FieldSpan {
-    pub(super) name: (usize, usize),
-    pub(super) value: (usize, usize),
+    name: [u32; 2],
+    value: [u32; 2],
     pub(super) role: Role,
+}
+
+impl FieldSpan {
+    /// Where the name lies.
+    pub(super) fn name(&self) -> Range<usize> {
+        self.name[0] as usize..self.name[1] as usize
+    }
+
+    /// Where the value lies.
+    pub(super) fn value(&self) -> Range<usize> {
+        self.value[0] as usize..self.value[1] as usize
+    }
 }
 
 /// The spans of one head: on the stack for the usual dozen or so fields (no allocation, and no zeroing of room for
@@ -215,11 +229,13 @@ pub(super) type Spans = SmallVec<[FieldSpan; 16]>;
 pub(super) fn record_spans(fields: &[httparse::Header<'_>], base: &[u8]) -> (Spans, Controls) {
     let offsets = |part: &[u8]| {
         if part.is_empty() {
-            return (0, 0);
+            return [0, 0];
         }
-        // A part outside `base` (impossible with httparse) wraps to a range `field_map` rejects.
+        // A part outside `base` (impossible with httparse) becomes a range `field_map` rejects.
         let start = part.as_ptr().addr().wrapping_sub(base.as_ptr().addr());
-        (start, start.wrapping_add(part.len()))
+        let start = u32::try_from(start).unwrap_or(u32::MAX);
+        let end = u32::try_from(part.len()).map_or(u32::MAX, |len| start.saturating_add(len));
+        [start, end]
     };
     let mut controls = Controls::default();
     let spans = fields
@@ -252,12 +268,12 @@ pub(super) fn field_map(
 ) -> Result<HeaderMap, DecodeError> {
     let mut map = HeaderMap::with_capacity(spans.len() + spare);
     for span in spans.iter().filter(|span| !strip || span.role.passed_on()) {
-        let name = block.get(span.name.0..span.name.1).unwrap_or_default();
+        let name = block.get(span.name()).unwrap_or_default();
         let invalid = || DecodeError::InvalidHeader {
             name: String::from_utf8_lossy(name).into_owned(),
         };
         let value = block
-            .get(span.value.0..span.value.1)
+            .get(span.value())
             .map(|value| block.slice_ref(value))
             .ok_or_else(invalid)?;
         let name = HeaderName::from_bytes(name).map_err(|_| invalid())?;

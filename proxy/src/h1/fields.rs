@@ -113,10 +113,10 @@ pub(super) fn survey(fields: &[httparse::Header<'_>], base: &[u8]) -> (Controls,
 /// Moves the passed-on field lines of `head` (as `spans` locates them, all canonical) together, over the lines the
 /// next hop must not see.
 pub(super) fn compact(head: &mut BytesMut, spans: &[FieldSpan]) -> Kept {
-    let mut kept = Kept::at(spans.first().map_or(0, |span| span.name.0));
+    let mut kept = Kept::at(spans.first().map_or(0, |span| span.name().start));
     for span in spans.iter().filter(|span| span.role.passed_on()) {
-        kept.note(&head[span.name.0..span.name.1], span.role);
-        let line = span.name.0..span.value.1 + 2;
+        kept.note(&head[span.name()], span.role);
+        let line = span.name().start..span.value().end + 2;
         let len = line.len();
         if line.start != kept.end {
             head.copy_within(line, kept.end);
