@@ -232,7 +232,18 @@ impl ProxyBody {
 /// first; only appending does not need it.
 pub(crate) fn complete_headers(response: &mut Response<ProxyBody>) {
     if let Some(fields) = response.body_mut().take_fields() {
-        fields.append_to(response.headers_mut());
+        // The upstream's fields first, as the fast path writes them: a cookie sluice adds comes after the
+        // upstream's, and so wins over one of the same name.
+        let added = std::mem::take(response.headers_mut());
+        let headers = response.headers_mut();
+        fields.append_to(headers);
+        let mut name = None;
+        for (next, value) in added {
+            name = next.or(name);
+            if let Some(name) = &name {
+                headers.append(name.clone(), value);
+            }
+        }
     }
 }
 

@@ -156,7 +156,8 @@ async fn upstream_fields_pass_as_sent_on_both_client_paths_with_one_request_id_a
     .await;
     let canary = upstream("canary").spawn().await.unwrap();
     let sluice = SluiceProcess::start(binary(), &two_version_config(blue, canary.addr(), "blue = 1", ""));
-    // A bodiless request (sluice's fast path), one with a body (hyper's path), and another bodiless one.
+    // A bodiless request (sluice's fast path), then one with a body, which hands the connection to hyper for the
+    // rest of it (so the last one is hyper's too).
     let answer = exchange(
         sluice.addr(),
         b"GET / HTTP/1.1\r\nhost: x\r\nx-request-id: caller-id\r\n\r\n\
@@ -219,4 +220,21 @@ response_remove = ["x-secret"]
         2,
         "{answer}"
     );
+}
+
+#[tokio::test]
+async fn a_length_beside_chunked_coding_is_dropped_so_the_body_cannot_pose_as_a_response() {
+    let blue = canned_upstream(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n\
+         5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    let canary = upstream("canary").spawn().await.unwrap();
+    let sluice = SluiceProcess::start(binary(), &two_version_config(blue, canary.addr(), "blue = 1", ""));
+    let answer = exchange(sluice.addr(), b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+    let lower = answer.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 200 ok\r\n"), "{answer}");
+    assert!(!lower.contains("content-length"), "{answer}");
+    assert!(lower.contains("transfer-encoding: chunked\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), "{answer}");
 }

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue};
+use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode, Version};
 use smallvec::SmallVec;
 
@@ -126,8 +126,11 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
     let (framing, keep_alive) = delimit(method, status, version, tunnel, &controls)?;
     // A tunnel keeps its hop-by-hop fields (a protocol switch needs `Upgrade`), and the fields `Connection` names
     // are stripped by the proxy's header rules: both need a map.
-    let as_lines = !tunnel && !controls.names_fields;
-    let strip = controls.hop_by_hop && as_lines;
+    let strip = controls.hop_by_hop && !tunnel && !controls.names_fields;
+    // A `Content-Length` beside `Transfer-Encoding` is wrong for the decoded body the next hop gets, and would let
+    // the body's bytes pass for a further response (RFC 9112 section 6.3): it is removed, from a map.
+    let stale_length = controls.transfer_encoding && controls.length != Length::Absent;
+    let as_lines = !tunnel && !controls.names_fields && !stale_length;
     let run = match shape {
         Shape::Run(run) if as_lines => Some(run),
         _ => None,
@@ -149,7 +152,13 @@ pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<H
             HeaderMap::with_capacity(RESPONSE_SPARE),
             Some(RawFields::new(&block, &kept)),
         ),
-        None => (field_map(&block, &spans, RESPONSE_SPARE, strip)?, None),
+        None => {
+            let mut headers = field_map(&block, &spans, RESPONSE_SPARE, strip)?;
+            if stale_length {
+                headers.remove(CONTENT_LENGTH);
+            }
+            (headers, None)
+        }
     };
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = status;
@@ -200,8 +209,9 @@ fn delimit(
     Ok((framing, keep_alive))
 }
 
-/// Where one field line's name and value lie in the buffer it was parsed from. Offsets are `u32` (a head is at
-/// most [`MAX_HEAD`] bytes) so that the usual head's spans stay small to build and to move.
+/// Where one field line's name and value lie in the buffer it was parsed from. Offsets are `u32`, far beyond any
+/// head sluice reads ([`MAX_HEAD`] for responses, the configured limit for requests), so that the usual head's spans
+/// stay small to build and to move.
 #[derive(Clone, Copy)]
 pub(super) struct FieldSpan {
     name: [u32; 2],
@@ -432,7 +442,6 @@ mod tests {
     use std::fmt::Write as _;
 
     use super::*;
-    use http::header::CONTENT_LENGTH;
 
     fn head(raw: &str) -> Result<Option<Head>, DecodeError> {
         parse_head(&mut BytesMut::from(raw), &Method::GET)
@@ -639,6 +648,22 @@ mod tests {
         let raw = "HTTP/1.1 200 OK\r\nConnection: x-hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nContent-Length: 0\r\n\r\n";
         let head = complete(raw, &Method::GET);
         assert_eq!(head.parts.headers.len(), 4);
+    }
+
+    #[test]
+    fn a_length_beside_a_transfer_coding_is_not_passed_on() {
+        for coding in ["chunked", "gzip"] {
+            for length in ["0", "abc"] {
+                let raw = format!(
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: {coding}\r\nContent-Length: {length}\r\nX-A: 1\r\n\r\n"
+                );
+                let head = lines(&raw);
+                assert!(head.fields.is_none(), "{raw:?}");
+                assert!(!head.parts.headers.contains_key(CONTENT_LENGTH), "{raw:?}");
+                assert!(!head.keep_alive, "{raw:?}");
+                assert_eq!(head.parts.headers["x-a"], "1");
+            }
+        }
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub(super) fn survey(fields: &[httparse::Header<'_>], base: &[u8]) -> (Controls,
         }
         // httparse's slices lie in `base`; an empty value's may not, and is not canonical anyway.
         let name_start = field.name.as_ptr().addr().wrapping_sub(origin);
-        let name_end = name_start + field.name.len();
+        let name_end = name_start.wrapping_add(field.name.len());
         let value_start = field.value.as_ptr().addr().wrapping_sub(origin);
         let value_end = value_start.wrapping_add(field.value.len());
         canonical = !field.value.is_empty()
