@@ -238,3 +238,25 @@ async fn a_length_beside_chunked_coding_is_dropped_so_the_body_cannot_pose_as_a_
     assert!(lower.contains("transfer-encoding: chunked\r\n"), "{answer}");
     assert!(answer.ends_with("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_bodiless_status_keeps_its_fields_and_the_connection_carries_on() {
+    // A 304 keeps the length of the representation it stands for, and has no body all the same.
+    let blue = canned_upstream("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 10\r\n\r\n").await;
+    let canary = upstream("canary").spawn().await.unwrap();
+    let sluice = SluiceProcess::start(binary(), &two_version_config(blue, canary.addr(), "blue = 1", ""));
+    let answer = exchange(
+        sluice.addr(),
+        b"GET /a HTTP/1.1\r\nhost: x\r\nif-none-match: \"v1\"\r\n\r\n\
+          GET /b HTTP/1.1\r\nhost: x\r\nif-none-match: \"v1\"\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let heads: Vec<&str> = answer.split_inclusive("\r\n\r\n").collect();
+    assert_eq!(heads.len(), 2, "two heads and nothing after them: {answer:?}");
+    for head in heads {
+        assert!(head.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{answer:?}");
+        assert!(head.contains("ETag: \"v1\"\r\n"), "{answer:?}");
+        assert!(head.contains("Content-Length: 10\r\n"), "{answer:?}");
+        assert!(!head.to_ascii_lowercase().contains("transfer-encoding"), "{answer:?}");
+    }
+}
