@@ -19,6 +19,12 @@ use super::decode::FieldSpan;
 #[derive(Debug, Clone)]
 pub(crate) struct RawFields {
     lines: Bytes,
+    summary: Summary,
+}
+
+/// What a run of kept lines holds, as far as the writer and the request-id check need to know.
+#[derive(Debug, Clone, Copy, Default)]
+struct Summary {
     /// A `Date` line is among them.
     date: bool,
     /// A `Content-Length` line is among them.
@@ -27,14 +33,21 @@ pub(crate) struct RawFields {
     names: u64,
 }
 
+impl Summary {
+    /// Notes a kept line named `name`, and of `role`.
+    fn note(&mut self, name: &[u8], role: Role) {
+        self.date |= name.eq_ignore_ascii_case(b"date");
+        self.length |= role == Role::ContentLength;
+        self.names |= name_bit(name);
+    }
+}
+
 /// Where the passed-on lines lie in a head, and what they hold.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Kept {
     start: usize,
     end: usize,
-    date: bool,
-    length: bool,
-    names: u64,
+    summary: Summary,
 }
 
 impl Kept {
@@ -42,17 +55,8 @@ impl Kept {
         Kept {
             start,
             end: start,
-            date: false,
-            length: false,
-            names: 0,
+            summary: Summary::default(),
         }
-    }
-
-    /// Notes a kept line named `name`, and of `role`.
-    fn note(&mut self, name: &[u8], role: Role) {
-        self.date |= name.eq_ignore_ascii_case(b"date");
-        self.length |= role == Role::ContentLength;
-        self.names |= name_bit(name);
     }
 }
 
@@ -99,7 +103,7 @@ pub(super) fn survey(fields: &[httparse::Header<'_>], base: &[u8]) -> (Controls,
         let run = kept.get_or_insert_with(|| Kept::at(name_start));
         gaps |= run.end != name_start;
         run.end = line_end;
-        run.note(field.name.as_bytes(), role);
+        run.summary.note(field.name.as_bytes(), role);
     }
     let shape = match kept {
         _ if !canonical => Shape::Other,
@@ -115,7 +119,7 @@ pub(super) fn survey(fields: &[httparse::Header<'_>], base: &[u8]) -> (Controls,
 pub(super) fn compact(head: &mut BytesMut, spans: &[FieldSpan]) -> Kept {
     let mut kept = Kept::at(spans.first().map_or(0, |span| span.name().start));
     for span in spans.iter().filter(|span| span.role.passed_on()) {
-        kept.note(&head[span.name()], span.role);
+        kept.summary.note(&head[span.name()], span.role);
         let line = span.name().start..span.value().end + 2;
         let len = line.len();
         if line.start != kept.end {
@@ -131,9 +135,7 @@ impl RawFields {
     pub(super) fn new(head: &Bytes, kept: &Kept) -> Self {
         RawFields {
             lines: head.slice(kept.start..kept.end),
-            date: kept.date,
-            length: kept.length,
-            names: kept.names,
+            summary: kept.summary,
         }
     }
 
@@ -144,18 +146,18 @@ impl RawFields {
 
     /// A `Date` field is among them.
     pub(crate) fn has_date(&self) -> bool {
-        self.date
+        self.summary.date
     }
 
     /// A `Content-Length` field is among them.
     pub(crate) fn has_length(&self) -> bool {
-        self.length
+        self.summary.length
     }
 
     /// Some field is named `name`.
     pub(crate) fn contains(&self, name: &HeaderName) -> bool {
         let name = name.as_str().as_bytes();
-        if self.names & name_bit(name) == 0 {
+        if self.summary.names & name_bit(name) == 0 {
             return false;
         }
         self.fields().any(|(field, _)| field.eq_ignore_ascii_case(name))
